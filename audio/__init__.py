@@ -1,0 +1,1 @@
+"""Speech enhancement and dereverberation vertical (issue 3: not built yet)."""

@@ -1,0 +1,1 @@
+"""Experiment configs that reproduce every shipped model, and benchmark scripts."""

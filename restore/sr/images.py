@@ -1,0 +1,169 @@
+"""Image reading/writing and conversions between PIL, numpy and torch for the SR pipeline.
+
+Internally an image is :class:`Planes`: ``rgb`` float32 ``(3, H, W)`` in [0, 1], an optional
+``alpha`` ``(1, H, W)``, plus what is needed to give the user back the same kind of image
+(grey or colour, bit depth). Files are read and written with OpenCV (8/16-bit PNG and TIFF,
+JPEG, BMP, WebP).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Optional
+
+import cv2
+import numpy as np
+import torch
+
+from shared.files import InputError, atomic_write
+
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+
+@dataclass
+class Planes:
+    rgb: torch.Tensor                  # (3, H, W) float32 in [0, 1]
+    alpha: Optional[torch.Tensor]      # (1, H, W) or None
+    grey: bool                         # the source had one colour channel
+    bits: int                          # 8 or 16 (float sources count as 16)
+
+    def with_pixels(self, rgb: torch.Tensor, alpha: Optional[torch.Tensor]) -> "Planes":
+        return replace(self, rgb=rgb, alpha=alpha)
+
+
+def array_to_planes(arr: np.ndarray, name: str = "image", bgr: bool = False) -> Planes:
+    """``(H,W)``, ``(H,W,1|2|3|4)`` uint8/uint16/float array -> :class:`Planes`.
+
+    ``bgr=True`` for OpenCV's channel order. Raises :class:`InputError` on bad shapes or values.
+    """
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (2, 3, 4)):
+        raise InputError(f"{name}: unsupported image shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InputError(f"{name}: image is empty")
+    if arr.dtype == np.uint8:
+        x, bits = arr.astype(np.float32) / 255.0, 8
+    elif arr.dtype == np.uint16:
+        x, bits = arr.astype(np.float32) / 65535.0, 16
+    elif np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)):
+            raise InputError(f"{name}: image contains NaN or infinite values")
+        x, bits = np.clip(arr.astype(np.float32), 0.0, 1.0), 16
+    else:
+        raise InputError(f"{name}: unsupported pixel type {arr.dtype}")
+    if x.ndim == 2:
+        x = x[..., None]
+    c = x.shape[2]
+    grey = c in (1, 2)
+    colour = x[..., :1].repeat(3, axis=2) if grey else x[..., :3]
+    if bgr and not grey:
+        colour = colour[..., ::-1]
+    alpha = x[..., -1:] if c in (2, 4) else None
+    rgb = torch.from_numpy(np.ascontiguousarray(colour)).permute(2, 0, 1)
+    a = None if alpha is None else torch.from_numpy(np.ascontiguousarray(alpha)).permute(2, 0, 1)
+    return Planes(rgb, a, grey, bits)
+
+
+def planes_to_array(p: Planes, dtype=None, bgr: bool = False) -> np.ndarray:
+    """Inverse of :func:`array_to_planes`: grey stays grey (mean of RGB), alpha is kept."""
+    rgb = p.rgb.clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+    chans = [rgb.mean(axis=2, keepdims=True)] if p.grey else [rgb[..., ::-1] if bgr else rgb]
+    if p.alpha is not None:
+        chans.append(p.alpha.clamp(0, 1).permute(1, 2, 0).cpu().numpy())
+    x = np.concatenate(chans, axis=2)
+    if x.shape[2] == 1:
+        x = x[..., 0]
+    dtype = dtype or (np.uint16 if p.bits == 16 else np.uint8)
+    if dtype == np.uint8:
+        return (x * 255.0).round().astype(np.uint8)
+    if dtype == np.uint16:
+        return (x * 65535.0).round().astype(np.uint16)
+    return x.astype(dtype)
+
+
+def read_image(path: str | Path) -> Planes:
+    """Read a supported image file; any problem is an :class:`InputError` naming the file."""
+    path = Path(path)
+    if path.suffix.lower() not in EXTENSIONS:
+        raise InputError(f"{path}: unsupported file type '{path.suffix}' (use {', '.join(EXTENSIONS)})")
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty")
+    data = np.fromfile(path, dtype=np.uint8)
+    arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise InputError(f"{path}: cannot decode image (corrupt or not a {path.suffix} file)")
+    return array_to_planes(arr, str(path), bgr=True)
+
+
+def write_image(path: str | Path, p: Planes) -> None:
+    """Write atomically; 16-bit kept for PNG/TIFF, 8-bit otherwise; JPEG drops alpha."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in EXTENSIONS:
+        raise InputError(f"{path}: unsupported output type '{path.suffix}'")
+    if ext in (".jpg", ".jpeg", ".bmp") and p.alpha is not None:
+        p = p.with_pixels(p.rgb, None)
+    dtype = np.uint16 if (p.bits == 16 and ext in (".png", ".tif", ".tiff")) else np.uint8
+    arr = planes_to_array(p, dtype=dtype, bgr=True)
+    params = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95],
+              ".webp": [cv2.IMWRITE_WEBP_QUALITY, 95]}.get(ext, [])
+
+    def write(tmp: Path) -> None:
+        ok, buf = cv2.imencode(ext, arr, params)
+        if not ok:
+            raise InputError(f"{path}: could not encode image")
+        tmp.write_bytes(buf.tobytes())
+
+    atomic_write(path, write)
+
+
+def from_user(image) -> tuple[Planes, str, dict]:
+    """Accept PIL, numpy or torch; return planes, the kind, and how to convert back."""
+    if isinstance(image, torch.Tensor):
+        t = image.detach()
+        batched = t.ndim == 4
+        if batched:
+            if t.shape[0] != 1:
+                raise InputError("batched tensors are processed one image at a time; pass (1, C, H, W)")
+            t = t[0]
+        if t.ndim != 3 or t.shape[0] not in (1, 2, 3, 4):
+            raise InputError(f"tensor image must be (C, H, W) with C in 1..4, got {tuple(image.shape)}")
+        arr = t.permute(1, 2, 0).float().cpu().numpy()
+        return array_to_planes(arr, "tensor"), "torch", {"batched": batched, "dtype": image.dtype, "device": image.device}
+    if isinstance(image, np.ndarray):
+        return array_to_planes(image, "array"), "numpy", {"dtype": image.dtype}
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover
+        Image = None
+    if Image is not None and isinstance(image, Image.Image):
+        mode = image.mode
+        if mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr = np.asarray(image, dtype=np.uint16 if mode.startswith("I;16") else np.int32)
+            arr = arr.astype(np.uint16) if arr.dtype != np.uint16 else arr
+        else:
+            conv = {"L": "L", "LA": "LA", "RGB": "RGB", "RGBA": "RGBA"}.get(mode)
+            arr = np.asarray(image.convert(conv or ("RGBA" if "A" in image.getbands() or mode == "P" else "RGB")))
+        return array_to_planes(arr, "PIL image"), "pil", {"mode": mode}
+    raise InputError(f"unsupported image type {type(image).__name__}; pass a PIL image, numpy array or torch tensor")
+
+
+def to_user(p: Planes, kind: str, info: dict):
+    """Convert planes back to the kind (and dtype/mode) the user passed in."""
+    if kind == "torch":
+        arr = planes_to_array(p, dtype=np.float32)
+        t = torch.from_numpy(arr if arr.ndim == 3 else arr[..., None]).permute(2, 0, 1)
+        t = t.to(device=info["device"], dtype=info["dtype"] if info["dtype"].is_floating_point else torch.float32)
+        return t[None] if info["batched"] else t
+    if kind == "numpy":
+        dtype = info["dtype"]
+        return planes_to_array(p, dtype=dtype if dtype in (np.uint8, np.uint16) else np.float32)
+    from PIL import Image
+
+    if info["mode"].startswith("I;16") or info["mode"] == "I":
+        return Image.fromarray(planes_to_array(p, dtype=np.uint16))
+    return Image.fromarray(planes_to_array(p, dtype=np.uint8))

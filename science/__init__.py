@@ -1,0 +1,1 @@
+"""Science vertical: field downscaling, molecules, time series (not built yet)."""

@@ -1,0 +1,1 @@
+"""The shared diffusion core: residual-shift processes, samplers, denoiser, training, checkpoints."""

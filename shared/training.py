@@ -1,0 +1,262 @@
+"""Lightning training of conditional residual-shift denoisers (any vertical).
+
+Batches are dicts with ``x0`` (clean target), ``y`` (degraded input on the target grid) and
+optionally ``cond`` (extra conditioning on the backbone grid). Vertical data modules produce
+them; this module knows nothing about images, audio or fields.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.utilities import rank_zero_only
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torchmetrics.functional.image import peak_signal_noise_ratio
+
+from .checkpoints import BACKBONES, PROCESSES, save_denoiser
+from .denoiser import ConditionalDenoiser
+from .samplers import sample_residual_shift
+
+
+def build_denoiser(
+    backbone: dict[str, Any], process: dict[str, Any], unshuffle: int = 1, skip: float = 1.0
+) -> ConditionalDenoiser:
+    """Build a denoiser from plain dicts: ``{"class": name, **kwargs}`` for backbone and process."""
+    backbone = dict(backbone)
+    process = dict(process)
+    backbone_cls = BACKBONES[backbone.pop("class", "UNet2DModel")]
+    process_cls = PROCESSES[process.pop("class", "ResShiftScheduler")]
+    return ConditionalDenoiser(backbone_cls(**backbone), process_cls(**process), unshuffle=unshuffle, skip=skip)
+
+
+class ResidualShiftModule(pl.LightningModule):
+    """Trains ``x0 = f(x_t, t | y, cond)`` with the process's own loss, keeps an EMA copy.
+
+    Args:
+        backbone: backbone class name (``"class"``) and constructor arguments.
+        process: process class name (``"class"``) and constructor arguments.
+        unshuffle, skip: see :class:`shared.denoiser.ConditionalDenoiser`.
+        lr, weight_decay, warmup_steps: AdamW with linear warm-up then constant rate.
+        ema_decay: decay of the exponential moving average used for validation and export.
+        val_steps, val_deterministic: sampler used for the validation PSNR.
+        export_dir: where the EMA model is written as safetensors + JSON (``save_pretrained``),
+            every ``export_every_n_steps`` optimizer steps and at the end of training.
+        extra: free-form JSON stored with the exported model (task settings, provenance).
+    """
+
+    def __init__(
+        self,
+        backbone: dict[str, Any],
+        process: dict[str, Any],
+        unshuffle: int = 1,
+        skip: float = 1.0,
+        lr: float = 2e-4,
+        weight_decay: float = 0.0,
+        warmup_steps: int = 500,
+        ema_decay: float = 0.999,
+        val_steps: Optional[int] = None,
+        val_deterministic: bool = False,
+        export_dir: Optional[str] = None,
+        export_every_n_steps: int = 1000,
+        extra: Optional[dict[str, Any]] = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.denoiser = build_denoiser(backbone, process, unshuffle, skip)
+        self.ema = AveragedModel(self.denoiser.backbone, multi_avg_fn=get_ema_multi_avg_fn(ema_decay))
+        self.ema.requires_grad_(False)  # updated by averaging, never by gradients (DDP needs this)
+
+    # ----------------------------------------------------------------- helpers
+    def ema_denoiser(self) -> ConditionalDenoiser:
+        """The denoiser with the EMA backbone (shares the process and settings)."""
+        return ConditionalDenoiser(self.ema.module, self.denoiser.process, self.denoiser.unshuffle, self.denoiser.skip)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        cond = batch.get("cond")
+        loss = self.denoiser.process.training_loss(
+            lambda x_t, t: self.denoiser(x_t, t, batch["y"], cond), batch["x0"], batch["y"]
+        )
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch["x0"].shape[0])
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        self.ema.update_parameters(self.denoiser.backbone)
+        step = self.global_step
+        if self.hparams.export_dir and step > 0 and step % self.hparams.export_every_n_steps == 0:
+            self.export()
+
+    def on_train_end(self) -> None:
+        if self.hparams.export_dir:
+            self.export()
+
+    @rank_zero_only
+    def export(self, directory: Optional[str] = None) -> Path:
+        """Write the EMA model with ``save_pretrained`` semantics (safetensors + JSON)."""
+        extra = dict(self.hparams.extra or {})
+        extra["training"] = {"global_step": int(self.global_step)}
+        return save_denoiser(self.ema_denoiser(), directory or self.hparams.export_dir, extra=extra)
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        denoiser = self.ema_denoiser()
+        cond = batch.get("cond")
+        generator = torch.Generator(device="cpu").manual_seed(batch_idx)
+        x0, _ = sample_residual_shift(
+            lambda x_t, t: denoiser(x_t, t, batch["y"], cond),
+            denoiser.process,
+            batch["y"],
+            num_steps=self.hparams.val_steps,
+            deterministic=self.hparams.val_deterministic,
+            generator=generator,
+        )
+        to01 = lambda v: ((v + 1) / 2).clamp(0, 1)  # noqa: E731  (state lives in [-1, 1])
+        bs = batch["x0"].shape[0]
+        self.log("val/psnr", peak_signal_noise_ratio(to01(x0), to01(batch["x0"]), data_range=1.0),
+                 prog_bar=True, batch_size=bs, sync_dist=True)
+        self.log("val/psnr_input", peak_signal_noise_ratio(to01(batch["y"]), to01(batch["x0"]), data_range=1.0),
+                 batch_size=bs, sync_dist=True)
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.denoiser.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        warmup = max(1, self.hparams.warmup_steps)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warmup))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def frequency_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Log-amplitude spectrum distance ``mean |log(1+|F a|) - log(1+|F b|)|`` (2-D FFT per channel).
+
+    The log compresses the dominant low frequencies, so fine detail (edges, texture) counts:
+    a perceptual signal that needs no pretrained network.
+    """
+    fa = torch.fft.rfft2(a.float(), norm="ortho").abs()
+    fb = torch.fft.rfft2(b.float(), norm="ortho").abs()
+    return torch.mean(torch.abs(torch.log1p(fa) - torch.log1p(fb)))
+
+
+class OneStepStudentModule(pl.LightningModule):
+    """Trains a LoRA adapter of a one-step student on a frozen residual-shift teacher.
+
+    ``stage="pixel"``: adapter ``pixel``; loss ``|f(y) - x0|^2 + w_distill |f(y) - x_det|^2`` where
+    ``x_det`` is the teacher's deterministic (SinSR) ``teacher_steps``-step endpoint from ``x_T = y``.
+
+    ``stage="detail"``: adds adapter ``detail`` on top of the trained, frozen ``pixel`` adapter
+    (loaded from ``init_student``); loss ``w_l2 |f - x0|^2 + w_freq * frequency_loss(f, x0) +
+    w_score |f - sg(D_teacher(x_t))|^2`` with ``x_t`` the student output re-noised to a random
+    low-noise timestep (< ``score_max_t``): score distillation toward the teacher's data manifold.
+    """
+
+    def __init__(
+        self,
+        teacher: str,
+        stage: str = "pixel",
+        init_student: Optional[str] = None,
+        rank: int = 16,
+        alpha: float = 16.0,
+        target_modules: Optional[list[str]] = None,
+        teacher_steps: Optional[int] = None,
+        w_distill: float = 1.0,
+        w_l2: float = 1.0,
+        w_freq: float = 0.05,
+        w_score: float = 0.1,
+        score_max_t: int = 2,
+        lr: float = 5e-4,
+        warmup_steps: int = 100,
+        export_dir: Optional[str] = None,
+        export_every_n_steps: int = 500,
+        extra: Optional[dict[str, Any]] = None,
+    ):
+        super().__init__()
+        from . import lora
+        from .checkpoints import load_denoiser
+        from .student import OneStepStudent
+
+        if stage not in ("pixel", "detail"):
+            raise ValueError("stage must be 'pixel' or 'detail'")
+        self.save_hyperparameters()
+        self.teacher, meta = load_denoiser(teacher)
+        self.teacher.requires_grad_(False)
+        self.teacher_extra = meta["extra"]
+        targets = list(target_modules or lora.DEFAULT_TARGETS)
+        specs = [lora.AdapterSpec("pixel", rank, alpha, targets)]
+        if stage == "detail":
+            if not init_student:
+                raise ValueError("stage 'detail' needs init_student (the trained pixel student)")
+            pixel_student, _ = OneStepStudent.from_pretrained(init_student)
+            specs = [pixel_student.specs["pixel"], lora.AdapterSpec("detail", rank, alpha, targets)]
+        self.student = OneStepStudent.from_teacher(self.teacher, specs)
+        if stage == "detail":
+            lora.load_adapter_state_dict(self.student.denoiser.backbone, "pixel",
+                                         lora.adapter_state_dict(pixel_student.denoiser.backbone, "pixel"))
+        self.active = [s.name for s in specs]
+        self.trainable = lora.set_trainable(self.student.denoiser.backbone, [stage])
+
+    def forward_student(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.student.evaluate(batch["y"], batch.get("cond"), self.active)
+
+    @torch.no_grad()
+    def teacher_endpoint(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Deterministic teacher sample from ``x_T = y`` (the distillation target)."""
+        y, cond = batch["y"], batch.get("cond")
+        x, _ = sample_residual_shift(lambda x_t, t: self.teacher(x_t, t, y, cond), self.teacher.process, y,
+                                     num_steps=self.hparams.teacher_steps, deterministic=True, x_start=y.clone())
+        return x
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        hp = self.hparams
+        x0 = batch["x0"]
+        out = self.forward_student(batch)
+        logs = {}
+        if hp.stage == "pixel":
+            logs["l2"] = torch.mean((out - x0) ** 2)
+            loss = logs["l2"]
+            if hp.w_distill:
+                logs["distill"] = torch.mean((out - self.teacher_endpoint(batch)) ** 2)
+                loss = loss + hp.w_distill * logs["distill"]
+        else:
+            logs["l2"] = torch.mean((out - x0) ** 2)
+            logs["freq"] = frequency_loss(out, x0)
+            loss = hp.w_l2 * logs["l2"] + hp.w_freq * logs["freq"]
+            if hp.w_score:
+                process = self.teacher.process
+                t = torch.randint(0, hp.score_max_t, (x0.shape[0],), device=x0.device)
+                x_t = process.add_noise(out, batch["y"], torch.randn_like(out), t)
+                with torch.no_grad():
+                    target = self.teacher(x_t.detach(), t, batch["y"], batch.get("cond"))
+                logs["score"] = torch.mean((out - target) ** 2)
+                loss = loss + hp.w_score * logs["score"]
+        bs = x0.shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=bs)
+        for k, v in logs.items():
+            self.log(f"train/{k}", v, batch_size=bs)
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        step = self.global_step
+        if self.hparams.export_dir and step > 0 and step % self.hparams.export_every_n_steps == 0:
+            self.export()
+
+    def on_train_end(self) -> None:
+        if self.hparams.export_dir:
+            self.export()
+
+    @rank_zero_only
+    def export(self, directory: Optional[str] = None) -> Path:
+        extra = dict(self.teacher_extra)
+        extra["training"] = {"global_step": int(self.global_step), "stage": self.hparams.stage}
+        return self.student.save_pretrained(directory or self.hparams.export_dir, extra=extra)
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        out = self.forward_student(batch)
+        to01 = lambda v: ((v + 1) / 2).clamp(0, 1)  # noqa: E731
+        bs = batch["x0"].shape[0]
+        self.log("val/psnr", peak_signal_noise_ratio(to01(out), to01(batch["x0"]), data_range=1.0),
+                 prog_bar=True, batch_size=bs, sync_dist=True)
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.trainable, lr=self.hparams.lr)
+        warmup = max(1, self.hparams.warmup_steps)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warmup))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

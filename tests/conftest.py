@@ -1,0 +1,55 @@
+"""Shared fixtures: tiny random-weight models (for plumbing tests only, never shipped)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from diffusers import UNet2DModel
+
+from shared.denoiser import ConditionalDenoiser
+from shared.lora import AdapterSpec
+from shared.processes import ResShiftScheduler
+from shared.student import OneStepStudent
+
+torch.set_num_threads(2)
+
+
+def tiny_denoiser(seed: int = 0) -> ConditionalDenoiser:
+    torch.manual_seed(seed)
+    unet = UNet2DModel(in_channels=51, out_channels=48, block_out_channels=(16, 32), layers_per_block=1,
+                       down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+                       norm_num_groups=8, add_attention=False)
+    return ConditionalDenoiser(unet, ResShiftScheduler(), unshuffle=4, skip=1.0).eval()
+
+
+def randomize_adapters(student: OneStepStudent, scale: float = 0.05, seed: int = 0) -> None:
+    """LoRA B starts at zero; give adapters non-zero weights so tests can see them."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in student.denoiser.backbone.named_parameters():
+            if ".lora_" in name:
+                p.copy_(torch.randn(p.shape, generator=g) * scale)
+
+
+def tiny_student(seed: int = 0) -> OneStepStudent:
+    specs = [AdapterSpec("pixel", rank=4, alpha=4), AdapterSpec("detail", rank=4, alpha=4)]
+    student = OneStepStudent.from_teacher(tiny_denoiser(seed), specs)
+    randomize_adapters(student, seed=seed)
+    return student.eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    """A weights folder with a tiny teacher and student, laid out like the shipped one."""
+    from shared.checkpoints import save_denoiser
+
+    root = tmp_path_factory.mktemp("weights")
+    save_denoiser(tiny_denoiser(), root / "resshift_x4", extra={"scale": 4})
+    tiny_student().save_pretrained(root / "onestep_x4", extra={"scale": 4})
+    return root
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
