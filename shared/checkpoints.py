@@ -25,11 +25,11 @@ import torch
 from diffusers import UNet2DModel
 
 from .denoiser import ConditionalDenoiser
-from .processes import ResShiftScheduler
+from .processes import GaussianDiffusion, ResShiftScheduler
 
 FORMAT_VERSION = 1
 BACKBONES = {"UNet2DModel": UNet2DModel}
-PROCESSES: dict[str, Any] = {"ResShiftScheduler": ResShiftScheduler}
+PROCESSES: dict[str, Any] = {"ResShiftScheduler": ResShiftScheduler, "GaussianDiffusion": GaussianDiffusion}
 
 
 def register_process(cls) -> Any:

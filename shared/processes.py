@@ -221,3 +221,58 @@ class ResShiftScheduler(SchedulerMixin, ConfigMixin):
 
     def __len__(self) -> int:
         return self.config.num_train_timesteps
+
+
+class GaussianDiffusion(SchedulerMixin, ConfigMixin):
+    """Standard conditional DDPM (SR3-style baseline) behind the same interface.
+
+    ``x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps``; the network predicts ``eps``; ``y`` only
+    conditions the network (the process itself ignores it) and sampling starts from ``N(0, I)``.
+    Sampling uses diffusers' own solvers (:meth:`solver`: DDIM or DPM-Solver++), built from the
+    same training schedule.
+    """
+
+    config_name = "scheduler_config.json"
+    order = 1
+
+    @register_to_config
+    def __init__(self, num_train_timesteps: int = 1000, beta_schedule: str = "linear",
+                 beta_start: float = 1e-4, beta_end: float = 0.02):
+        from diffusers import DDPMScheduler
+
+        self.ddpm = DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule,
+                                  beta_start=beta_start, beta_end=beta_end, prediction_type="epsilon")
+        self.timesteps = self.ddpm.timesteps
+
+    def add_noise(self, original_samples, y, noise, timesteps) -> torch.Tensor:
+        """``sqrt(abar_t) x0 + sqrt(1 - abar_t) eps`` (``y`` unused)."""
+        return self.ddpm.add_noise(original_samples, noise, torch.as_tensor(timesteps, device=original_samples.device))
+
+    def prior_sample(self, y: torch.Tensor, generator=None) -> torch.Tensor:
+        return randn_tensor(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+
+    def scale_model_input(self, sample: torch.Tensor, timestep=None) -> torch.Tensor:
+        return sample
+
+    def model_time(self, timesteps) -> torch.Tensor:
+        return torch.as_tensor(timesteps).float()
+
+    def solver(self, name: str = "dpmsolver++"):
+        """A diffusers sampler for this schedule: ``"ddim"`` or ``"dpmsolver++"``."""
+        from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+
+        if name == "ddim":
+            return DDIMScheduler.from_config(self.ddpm.config)
+        if name == "dpmsolver++":
+            return DPMSolverMultistepScheduler.from_config(self.ddpm.config, algorithm_type="dpmsolver++")
+        raise ValueError(f"unknown solver {name!r}; choose 'ddim' or 'dpmsolver++'")
+
+    def training_loss(self, denoise, x0, y, generator=None) -> torch.Tensor:
+        """``E_t,eps |eps_theta(x_t, t) - eps|^2`` with ``t ~ U{0..N-1}``."""
+        n = self.config.num_train_timesteps
+        t = torch.randint(0, n, (x0.shape[0],), generator=generator).to(x0.device)
+        noise = randn_tensor(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        return torch.mean((denoise(self.add_noise(x0, y, noise, t), t) - noise) ** 2)
+
+    def __len__(self) -> int:
+        return self.config.num_train_timesteps

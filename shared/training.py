@@ -18,7 +18,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio
 
 from .checkpoints import BACKBONES, PROCESSES, save_denoiser
 from .denoiser import ConditionalDenoiser
-from .samplers import sample_residual_shift
+from .samplers import sample, sample_residual_shift
 
 
 def build_denoiser(
@@ -32,8 +32,10 @@ def build_denoiser(
     return ConditionalDenoiser(backbone_cls(**backbone), process_cls(**process), unshuffle=unshuffle, skip=skip)
 
 
-class ResidualShiftModule(pl.LightningModule):
-    """Trains ``x0 = f(x_t, t | y, cond)`` with the process's own loss, keeps an EMA copy.
+class ConditionalDiffusionModule(pl.LightningModule):
+    """Trains a conditional denoiser ``f(x_t, t | y, cond)`` with its process's own loss
+    (``process.training_loss``: x0-prediction for ResShift, eps-prediction for the Gaussian DDPM
+    baseline) and keeps an EMA copy for validation and export.
 
     Args:
         backbone: backbone class name (``"class"``) and constructor arguments.
@@ -103,7 +105,7 @@ class ResidualShiftModule(pl.LightningModule):
         denoiser = self.ema_denoiser()
         cond = batch.get("cond")
         generator = torch.Generator(device="cpu").manual_seed(batch_idx)
-        x0, _ = sample_residual_shift(
+        x0, _ = sample(
             lambda x_t, t: denoiser(x_t, t, batch["y"], cond),
             denoiser.process,
             batch["y"],

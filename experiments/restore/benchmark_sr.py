@@ -1,0 +1,252 @@
+"""x4 super-resolution benchmark on the held-out validation photos, every method in one run.
+
+    python -m experiments.restore.benchmark_sr            # writes results/sr_benchmark.{json,png}
+
+Methods: bicubic, Lanczos, the one-step LoRA student, the ResShift teacher (4 steps stochastic
+and deterministic, 1 step), and the SR3-style conditional DDPM baseline (same backbone and
+training budget) with diffusers DDIM and DPM-Solver++ at 10 and 25 steps. Degradations: bicubic
+x4 and the realistic (Real-ESRGAN-style) chain, seeded. Metrics: PSNR and SSIM on Y (border 4),
+network evaluations, seconds per image (after a warm-up) and peak extra resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import psutil
+import torch
+from PIL import Image
+
+from restore.sr.data import validation_pairs
+from restore.sr.degradations import DEGRADATIONS
+from restore.sr.metrics import psnr_y, ssim_y
+from restore.sr.pipeline import SuperResolutionPipeline
+from shared.checkpoints import load_denoiser
+from shared.samplers import sample_gaussian
+
+HERE = Path(__file__).parent
+DEFAULT_DDPM = HERE / "baselines" / "sr3_ddpm_x4"
+RESULTS = HERE / "results"
+
+
+class PeakMemory:
+    """Peak resident-set growth (MB) of this process while the block runs (5 ms sampling)."""
+
+    def __enter__(self):
+        self.proc = psutil.Process()
+        self.start = self.peak = self.proc.memory_info().rss
+        self.running = True
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+        return self
+
+    def _watch(self):
+        while self.running:
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(0.005)
+
+    def __exit__(self, *exc):
+        self.running = False
+        self.thread.join()
+        self.peak = max(self.peak, self.proc.memory_info().rss)
+        self.mb = (self.peak - self.start) / 2**20
+
+
+def lanczos(lr: torch.Tensor, scale: int = 4) -> torch.Tensor:
+    """PIL Lanczos upsampling of ``(3,h,w)`` in [0,1]."""
+    arr = (lr.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    h, w = arr.shape[:2]
+    up = Image.fromarray(arr).resize((w * scale, h * scale), Image.LANCZOS)
+    return torch.from_numpy(np.asarray(up).copy()).permute(2, 0, 1).float() / 255
+
+
+def ddpm_method(path: Path, solver: str, steps: int, device) -> Callable:
+    """SR3-style baseline: eps-prediction conditioned on the LR grid, diffusers solver."""
+    denoiser, _ = load_denoiser(path, device=device)
+
+    def run(lr: torch.Tensor, seed: int):
+        pipe_pad = SuperResolutionPipeline(teacher=denoiser, device=device)
+        padded, (h, w) = pipe_pad._pad(lr[None].to(device))
+        cond = padded * 2 - 1
+        y = torch.nn.functional.interpolate(padded, scale_factor=4, mode="bicubic") * 2 - 1
+        g = torch.Generator().manual_seed(seed)
+        x, nfe = sample_gaussian(lambda x_t, t: denoiser(x_t, t, y, cond), denoiser.process, y, steps,
+                                 solver=solver, generator=g)
+        return ((x[0] + 1) / 2).clamp(0, 1)[:, : h * 4, : w * 4].cpu(), nfe
+
+    return run
+
+
+def build_methods(pipe: SuperResolutionPipeline, ddpm: Optional[Path], device) -> dict[str, Callable]:
+    from restore.sr.degradations import bicubic_up
+
+    def pipeline(**kw):
+        def run(lr, seed):
+            out = pipe.upscale_planes(_planes(lr), seed=seed, tile=0, color_fix_method="none", **kw)
+            return out.rgb, pipe.last_run.network_evaluations
+        return run
+
+    methods = {
+        "bicubic": lambda lr, seed: (bicubic_up(lr, 4).clamp(0, 1), 0),
+        "lanczos": lambda lr, seed: (lanczos(lr), 0),
+        "one-step student": pipeline(one_step=True),
+        "ResShift 4 steps": pipeline(one_step=False, steps=4),
+        "ResShift 4 steps det.": pipeline(one_step=False, steps=4, deterministic=True),
+        "ResShift 1 step": pipeline(one_step=False, steps=1),
+    }
+    if ddpm is not None and (ddpm / "model.json").is_file():
+        for solver, label in (("ddim", "DDIM"), ("dpmsolver++", "DPM++")):
+            for steps in (10, 25):
+                methods[f"DDPM {label} {steps}"] = ddpm_method(ddpm, solver, steps, device)
+    return methods
+
+
+def _planes(lr: torch.Tensor):
+    from restore.sr.images import Planes
+
+    return Planes(rgb=lr, alpha=None, grey=False, bits=8)
+
+
+def bare_forward_seconds(pipe: SuperResolutionPipeline, lr: torch.Tensor, repeats: int = 3) -> float:
+    """Time of one backbone forward at the one-step input size (the floor for one-step inference)."""
+    den = pipe.student.denoiser
+    padded, _ = pipe._pad(lr[None].to(pipe.device))
+    x = torch.randn(1, den.backbone.config.in_channels, *padded.shape[-2:], device=pipe.device)
+    t = torch.tensor([3.0], device=pipe.device)
+    with torch.no_grad():
+        den.backbone(x, t)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            den.backbone(x, t)
+    return (time.perf_counter() - start) / repeats
+
+
+def run(args) -> dict:
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    pipe = SuperResolutionPipeline.from_pretrained(args.weights, device=args.device)
+    methods = build_methods(pipe, None if args.no_ddpm else Path(args.ddpm), device)
+    if args.methods:
+        methods = {k: v for k, v in methods.items() if k in args.methods}
+    rows = []
+    for kind in args.degradations:
+        pairs = validation_pairs(kind, crop=args.crop)
+        for name, fn in methods.items():
+            fn(pairs[0]["cond"].add(1).div(2), 0)  # warm-up
+            for i, item in enumerate(pairs):
+                lr = item["cond"].add(1).div(2)
+                hr = item["x0"].add(1).div(2)
+                with PeakMemory() as mem:
+                    start = time.perf_counter()
+                    out, nfe = fn(lr, i)
+                    seconds = time.perf_counter() - start
+                rows.append({"degradation": kind, "method": name, "image": item["name"],
+                             "size": list(hr.shape[-2:]), "psnr_y": psnr_y(out, hr), "ssim_y": ssim_y(out, hr),
+                             "nfe": nfe, "seconds": seconds, "peak_mb": mem.mb})
+                print(f"{kind:9s} {name:24s} {item['name']:14s} PSNR {rows[-1]['psnr_y']:.2f}  "
+                      f"SSIM {rows[-1]['ssim_y']:.4f}  nfe {nfe:3d}  {seconds:.2f}s", flush=True)
+    summary = summarise(rows)
+    bare = np.mean([bare_forward_seconds(pipe, p["cond"].add(1).div(2)) for p in validation_pairs("bicubic", crop=args.crop)])
+    return {"rows": rows, "summary": summary, "bare_forward_seconds": float(bare),
+            "setup": {"threads": args.threads, "device": str(device), "cpu": platform.processor() or platform.machine(),
+                      "torch": torch.__version__, "images": sorted({r["image"] for r in rows}), "crop": args.crop}}
+
+
+def summarise(rows: list[dict]) -> dict:
+    out: dict = {}
+    for r in rows:
+        out.setdefault(r["degradation"], {}).setdefault(r["method"], []).append(r)
+    return {kind: {m: {k: float(np.mean([r[k] for r in rs])) for k in ("psnr_y", "ssim_y", "nfe", "seconds", "peak_mb")}
+                   for m, rs in d.items()} for kind, d in out.items()}
+
+
+def check_targets(result: dict) -> dict:
+    s = result["summary"].get("bicubic", {})
+    t = {}
+    if "one-step student" in s and "bicubic" in s:
+        one, bic = s["one-step student"], s["bicubic"]
+        t["one-step >= bicubic + 1.0 dB"] = {"value": one["psnr_y"] - bic["psnr_y"], "pass": one["psnr_y"] >= bic["psnr_y"] + 1.0}
+        if "ResShift 4 steps" in s:
+            four = s["ResShift 4 steps"]
+            t["one-step >= 4-step teacher - 0.2 dB"] = {"value": one["psnr_y"] - four["psnr_y"],
+                                                        "pass": one["psnr_y"] >= four["psnr_y"] - 0.2}
+            t["one-step >= 3x faster than 4-step teacher"] = {"value": four["seconds"] / one["seconds"],
+                                                              "pass": four["seconds"] >= 3 * one["seconds"]}
+        t["one-step time <= 1.25x bare forward"] = {"value": one["seconds"] / result["bare_forward_seconds"],
+                                                    "pass": one["seconds"] <= 1.25 * result["bare_forward_seconds"]}
+    ddpm = [m for m in s if m.startswith("DDPM") and m.endswith("25")]
+    if "ResShift 4 steps" in s and ddpm:
+        best = max(s[m]["psnr_y"] for m in ddpm)
+        t["ResShift 4 steps >= DDPM 25 steps (PSNR)"] = {"value": s["ResShift 4 steps"]["psnr_y"] - best,
+                                                         "pass": s["ResShift 4 steps"]["psnr_y"] >= best}
+    return t
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kinds = list(result["summary"])
+    fig, axes = plt.subplots(1, len(kinds) + 1, figsize=(6 * (len(kinds) + 1), 4.5))
+    for ax, kind in zip(axes, kinds):
+        for m, v in result["summary"][kind].items():
+            ax.scatter(max(v["nfe"], 0.5), v["psnr_y"], s=40)
+            ax.annotate(m, (max(v["nfe"], 0.5), v["psnr_y"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("network evaluations (0 plotted at 0.5)")
+        ax.set_ylabel("PSNR-Y (dB)")
+        ax.set_title(f"x4, {kind} degradation")
+        ax.grid(alpha=0.3)
+    ax = axes[-1]
+    s = result["summary"][kinds[0]]
+    names = list(s)
+    ax.barh(names, [s[m]["seconds"] for m in names])
+    ax.set_xscale("log")
+    ax.set_xlabel(f"seconds per image ({result['setup']['threads']} CPU threads)")
+    ax.set_title("speed")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m experiments.restore.benchmark_sr", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", default=None, help="SR weights folder (default: shipped)")
+    p.add_argument("--ddpm", default=str(DEFAULT_DDPM), help="SR3-style DDPM baseline folder")
+    p.add_argument("--no-ddpm", action="store_true")
+    p.add_argument("--degradations", nargs="+", default=list(DEGRADATIONS), choices=DEGRADATIONS)
+    p.add_argument("--methods", nargs="*", default=None, help="subset of method names")
+    p.add_argument("--crop", type=int, default=None, help="centre crop side (HR px); default whole photos")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--out", default=str(RESULTS / "sr_benchmark"))
+    args = p.parse_args(argv)
+    result = run(args)
+    result["targets"] = check_targets(result)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2))
+    plot(result, out.with_suffix(".png"))
+    for kind, d in result["summary"].items():
+        print(f"\n{kind} x4 (mean over {len(result['setup']['images'])} photos)")
+        print(f"{'method':26s} {'PSNR-Y':>7s} {'SSIM-Y':>7s} {'NFE':>4s} {'s/img':>7s} {'peak MB':>8s}")
+        for m, v in d.items():
+            print(f"{m:26s} {v['psnr_y']:7.2f} {v['ssim_y']:7.4f} {v['nfe']:4.0f} {v['seconds']:7.3f} {v['peak_mb']:8.0f}")
+    print(f"\nbare backbone forward: {result['bare_forward_seconds']:.3f} s")
+    for k, v in result["targets"].items():
+        print(f"target {k}: {'PASS' if v['pass'] else 'MISS'} ({v['value']:.3f})")
+    print(f"\nwrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
