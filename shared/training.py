@@ -32,7 +32,36 @@ def build_denoiser(
     return ConditionalDenoiser(backbone_cls(**backbone), process_cls(**process), unshuffle=unshuffle, skip=skip)
 
 
-class ConditionalDiffusionModule(pl.LightningModule):
+class _ExportingModule(pl.LightningModule):
+    """Shared plumbing: periodic ``export()`` to ``hparams.export_dir``, warm-up AdamW, PSNR logging."""
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        step = self.global_step
+        if self.hparams.export_dir and step > 0 and step % self.hparams.export_every_n_steps == 0:
+            self.export()
+
+    def on_train_end(self) -> None:
+        if self.hparams.export_dir:
+            self.export()
+
+    def export(self, directory: Optional[str] = None) -> Path:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def warmup_adamw(self, params, weight_decay: float = 0.0):
+        """AdamW at ``hparams.lr`` with a linear warm-up over ``hparams.warmup_steps``, then constant."""
+        opt = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=weight_decay)
+        warmup = max(1, self.hparams.warmup_steps)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warmup))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def log_psnr(self, name: str, estimate: torch.Tensor, target: torch.Tensor, **kwargs) -> None:
+        """PSNR of states in [-1, 1] mapped to [0, 1]."""
+        to01 = lambda v: ((v + 1) / 2).clamp(0, 1)  # noqa: E731
+        self.log(name, peak_signal_noise_ratio(to01(estimate), to01(target), data_range=1.0),
+                 batch_size=target.shape[0], sync_dist=True, **kwargs)
+
+
+class ConditionalDiffusionModule(_ExportingModule):
     """Trains a conditional denoiser ``f(x_t, t | y, cond)`` with its process's own loss
     (``process.training_loss``: x0-prediction for ResShift, eps-prediction for the Gaussian DDPM
     baseline) and keeps an EMA copy for validation and export.
@@ -86,13 +115,7 @@ class ConditionalDiffusionModule(pl.LightningModule):
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         self.ema.update_parameters(self.denoiser.backbone)
-        step = self.global_step
-        if self.hparams.export_dir and step > 0 and step % self.hparams.export_every_n_steps == 0:
-            self.export()
-
-    def on_train_end(self) -> None:
-        if self.hparams.export_dir:
-            self.export()
+        super().on_train_batch_end(outputs, batch, batch_idx)
 
     @rank_zero_only
     def export(self, directory: Optional[str] = None) -> Path:
@@ -113,18 +136,11 @@ class ConditionalDiffusionModule(pl.LightningModule):
             deterministic=self.hparams.val_deterministic,
             generator=generator,
         )
-        to01 = lambda v: ((v + 1) / 2).clamp(0, 1)  # noqa: E731  (state lives in [-1, 1])
-        bs = batch["x0"].shape[0]
-        self.log("val/psnr", peak_signal_noise_ratio(to01(x0), to01(batch["x0"]), data_range=1.0),
-                 prog_bar=True, batch_size=bs, sync_dist=True)
-        self.log("val/psnr_input", peak_signal_noise_ratio(to01(batch["y"]), to01(batch["x0"]), data_range=1.0),
-                 batch_size=bs, sync_dist=True)
+        self.log_psnr("val/psnr", x0, batch["x0"], prog_bar=True)
+        self.log_psnr("val/psnr_input", batch["y"], batch["x0"])
 
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.denoiser.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        warmup = max(1, self.hparams.warmup_steps)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warmup))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return self.warmup_adamw(self.denoiser.parameters(), self.hparams.weight_decay)
 
 
 def frequency_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -138,7 +154,7 @@ def frequency_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.mean(torch.abs(torch.log1p(fa) - torch.log1p(fb)))
 
 
-class OneStepStudentModule(pl.LightningModule):
+class OneStepStudentModule(_ExportingModule):
     """Trains a LoRA adapter of a one-step student on a frozen residual-shift teacher.
 
     ``stage="pixel"``: adapter ``pixel``; loss ``|f(y) - x0|^2 + w_distill |f(y) - x_det|^2`` where
@@ -235,30 +251,15 @@ class OneStepStudentModule(pl.LightningModule):
             self.log(f"train/{k}", v, batch_size=bs)
         return loss
 
-    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        step = self.global_step
-        if self.hparams.export_dir and step > 0 and step % self.hparams.export_every_n_steps == 0:
-            self.export()
-
-    def on_train_end(self) -> None:
-        if self.hparams.export_dir:
-            self.export()
-
     @rank_zero_only
     def export(self, directory: Optional[str] = None) -> Path:
+        """Write the student (base weights + adapters) as safetensors + JSON."""
         extra = dict(self.teacher_extra)
         extra["training"] = {"global_step": int(self.global_step), "stage": self.hparams.stage}
         return self.student.save_pretrained(directory or self.hparams.export_dir, extra=extra)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        out = self.forward_student(batch)
-        to01 = lambda v: ((v + 1) / 2).clamp(0, 1)  # noqa: E731
-        bs = batch["x0"].shape[0]
-        self.log("val/psnr", peak_signal_noise_ratio(to01(out), to01(batch["x0"]), data_range=1.0),
-                 prog_bar=True, batch_size=bs, sync_dist=True)
+        self.log_psnr("val/psnr", self.forward_student(batch), batch["x0"], prog_bar=True)
 
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.trainable, lr=self.hparams.lr)
-        warmup = max(1, self.hparams.warmup_steps)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warmup))
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return self.warmup_adamw(self.trainable)
