@@ -2,13 +2,16 @@
 
 All preconditioning lives here, not in samplers::
 
-    x0_hat = skip * y + F( unshuffle(c_in(t) * x_t) ++ cond , time(t) )   (then pixel-shuffled)
+    x0_hat = skip * y + F( unshuffle(c_in(t) x_t) ++ [unshuffle(y)] ++ [cond] , time(t) )   (then pixel-shuffled)
 
 * ``c_in(t)`` and ``time(t)`` come from the process (``scale_model_input`` / ``model_time``).
 * ``unshuffle`` (space-to-depth by a factor r) lets the backbone work on a grid r times
   coarser: for x4 super-resolution the 3xHxW state becomes 48x(H/4)x(W/4), exactly the grid of
   the low-resolution input, which is concatenated as conditioning (3 more channels). This is a
   lossless "latent" that needs no pretrained autoencoder.
+* ``concat_y`` also gives the backbone ``unshuffle(y)``: the degraded input laid out exactly
+  like the state, so the correction ``x0 - y`` is a local function of its input channels
+  (ResShift likewise concatenates the upsampled input at the latent grid).
 * ``skip`` (0 or 1) makes the backbone predict the correction ``x0 - y`` instead of ``x0``;
   the output is still an ``x0`` estimate, so every sampler and loss is unchanged.
 """
@@ -32,23 +35,29 @@ class ConditionalDenoiser(nn.Module):
         skip: 1.0 to predict ``x0 = y + F(...)``, 0.0 to predict ``x0 = F(...)``.
     """
 
-    def __init__(self, backbone: nn.Module, process, unshuffle: int = 1, skip: float = 1.0):
+    def __init__(self, backbone: nn.Module, process, unshuffle: int = 1, skip: float = 1.0,
+                 concat_y: bool = False):
         super().__init__()
         self.backbone = backbone
         self.process = process
         self.unshuffle = int(unshuffle)
         self.skip = float(skip)
+        self.concat_y = bool(concat_y)
 
     @property
     def config(self) -> dict[str, Any]:
         """The wrapper's own settings (the backbone and process keep their own configs)."""
-        return {"unshuffle": self.unshuffle, "skip": self.skip}
+        return {"unshuffle": self.unshuffle, "skip": self.skip, "concat_y": self.concat_y}
 
-    def backbone_input(self, x_t: torch.Tensor, t: torch.Tensor, cond: Optional[torch.Tensor]) -> torch.Tensor:
-        """``unshuffle(c_in(t) x_t)`` concatenated with ``cond`` along channels."""
-        h = self.process.scale_model_input(x_t, t)
-        if self.unshuffle > 1:
-            h = F.pixel_unshuffle(h, self.unshuffle)
+    def _unshuffle(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pixel_unshuffle(x, self.unshuffle) if self.unshuffle > 1 else x
+
+    def backbone_input(self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor,
+                       cond: Optional[torch.Tensor]) -> torch.Tensor:
+        """``unshuffle(c_in(t) x_t)``, then ``unshuffle(y)`` (if ``concat_y``) and ``cond``, along channels."""
+        h = self._unshuffle(self.process.scale_model_input(x_t, t))
+        if self.concat_y:
+            h = torch.cat([h, self._unshuffle(y).to(h.dtype)], dim=1)
         if cond is not None:
             if cond.shape[-2:] != h.shape[-2:]:
                 raise ValueError(
@@ -64,7 +73,7 @@ class ConditionalDenoiser(nn.Module):
         """Return ``x0_hat`` for the state ``x_t`` at timestep(s) ``t``."""
         if t.ndim == 0:
             t = t.expand(x_t.shape[0])
-        h = self.backbone_input(x_t, t, cond)
+        h = self.backbone_input(x_t, t, y, cond)
         time = self.process.model_time(t).to(h.device)
         out = self.backbone(h, time).sample
         if self.unshuffle > 1:

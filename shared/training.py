@@ -22,14 +22,16 @@ from .samplers import sample, sample_residual_shift
 
 
 def build_denoiser(
-    backbone: dict[str, Any], process: dict[str, Any], unshuffle: int = 1, skip: float = 1.0
+    backbone: dict[str, Any], process: dict[str, Any], unshuffle: int = 1, skip: float = 1.0,
+    concat_y: bool = False,
 ) -> ConditionalDenoiser:
     """Build a denoiser from plain dicts: ``{"class": name, **kwargs}`` for backbone and process."""
     backbone = dict(backbone)
     process = dict(process)
     backbone_cls = BACKBONES[backbone.pop("class", "UNet2DModel")]
     process_cls = PROCESSES[process.pop("class", "ResShiftScheduler")]
-    return ConditionalDenoiser(backbone_cls(**backbone), process_cls(**process), unshuffle=unshuffle, skip=skip)
+    return ConditionalDenoiser(backbone_cls(**backbone), process_cls(**process), unshuffle=unshuffle, skip=skip,
+                              concat_y=concat_y)
 
 
 class _ExportingModule(pl.LightningModule):
@@ -69,9 +71,11 @@ class ConditionalDiffusionModule(_ExportingModule):
     Args:
         backbone: backbone class name (``"class"``) and constructor arguments.
         process: process class name (``"class"``) and constructor arguments.
-        unshuffle, skip: see :class:`shared.denoiser.ConditionalDenoiser`.
+        unshuffle, skip, concat_y: see :class:`shared.denoiser.ConditionalDenoiser`.
         lr, weight_decay, warmup_steps: AdamW with linear warm-up then constant rate.
         ema_decay: decay of the exponential moving average used for validation and export.
+        ema_start_step: until this step the average just copies the weights, so the random
+            initialisation does not linger in it (0.999 ** 2000 is still 13 %).
         val_steps, val_deterministic: sampler used for the validation PSNR.
         export_dir: where the EMA model is written as safetensors + JSON (``save_pretrained``),
             every ``export_every_n_steps`` optimizer steps and at the end of training.
@@ -84,10 +88,12 @@ class ConditionalDiffusionModule(_ExportingModule):
         process: dict[str, Any],
         unshuffle: int = 1,
         skip: float = 1.0,
+        concat_y: bool = False,
         lr: float = 2e-4,
         weight_decay: float = 0.0,
         warmup_steps: int = 500,
         ema_decay: float = 0.999,
+        ema_start_step: int = 0,
         val_steps: Optional[int] = None,
         val_deterministic: bool = False,
         export_dir: Optional[str] = None,
@@ -96,14 +102,15 @@ class ConditionalDiffusionModule(_ExportingModule):
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.denoiser = build_denoiser(backbone, process, unshuffle, skip)
+        self.denoiser = build_denoiser(backbone, process, unshuffle, skip, concat_y)
         self.ema = AveragedModel(self.denoiser.backbone, multi_avg_fn=get_ema_multi_avg_fn(ema_decay))
         self.ema.requires_grad_(False)  # updated by averaging, never by gradients (DDP needs this)
 
     # ----------------------------------------------------------------- helpers
     def ema_denoiser(self) -> ConditionalDenoiser:
         """The denoiser with the EMA backbone (shares the process and settings)."""
-        return ConditionalDenoiser(self.ema.module, self.denoiser.process, self.denoiser.unshuffle, self.denoiser.skip)
+        d = self.denoiser
+        return ConditionalDenoiser(self.ema.module, d.process, d.unshuffle, d.skip, d.concat_y)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         cond = batch.get("cond")
@@ -114,7 +121,10 @@ class ConditionalDiffusionModule(_ExportingModule):
         return loss
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        self.ema.update_parameters(self.denoiser.backbone)
+        if self.global_step <= self.hparams.ema_start_step:
+            self.ema.module.load_state_dict(self.denoiser.backbone.state_dict())
+        else:
+            self.ema.update_parameters(self.denoiser.backbone)
         super().on_train_batch_end(outputs, batch, batch_idx)
 
     @rank_zero_only

@@ -17,10 +17,10 @@ torch.set_num_threads(2)
 
 def tiny_denoiser(seed: int = 0) -> ConditionalDenoiser:
     torch.manual_seed(seed)
-    unet = UNet2DModel(in_channels=51, out_channels=48, block_out_channels=(16, 32), layers_per_block=1,
+    unet = UNet2DModel(in_channels=99, out_channels=48, block_out_channels=(16, 32), layers_per_block=1,
                        down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
                        norm_num_groups=8, add_attention=False)
-    return ConditionalDenoiser(unet, ResShiftScheduler(), unshuffle=4, skip=1.0).eval()
+    return ConditionalDenoiser(unet, ResShiftScheduler(), unshuffle=4, skip=1.0, concat_y=True).eval()
 
 
 def randomize_adapters(student: OneStepStudent, scale: float = 0.05, seed: int = 0) -> None:

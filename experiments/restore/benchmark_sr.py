@@ -140,7 +140,7 @@ def _planes(lr: torch.Tensor):
 
 def bare_forward_seconds(pipe: SuperResolutionPipeline, lr: torch.Tensor, repeats: int = 3) -> float:
     """Time of one backbone forward at the one-step input size (the floor for one-step inference)."""
-    den = pipe.student.denoiser
+    den = pipe.student.denoiser if pipe.student is not None else pipe.teacher
     padded, _ = pipe._pad(lr[None].to(pipe.device))
     x = torch.randn(1, den.backbone.config.in_channels, *padded.shape[-2:], device=pipe.device)
     t = torch.tensor([3.0], device=pipe.device)

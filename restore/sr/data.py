@@ -109,7 +109,8 @@ def make_pair(hr: torch.Tensor, scale: int, kind: str, rng: np.random.Generator)
 class PhotoPatches(Dataset):
     """Random training patches with augmentation and a random degradation per item.
 
-    Each item: a photo drawn with probability proportional to its area, rescaled by a random
+    Each item: a photo drawn with probability proportional to the square root of its area (large
+    photos give more patches without drowning the small ones), rescaled by a random
     factor in ``[min_rescale, 1]`` (new content scales), randomly cropped, flipped and rotated,
     then degraded ("bicubic" with probability ``p_bicubic``, else "realistic").
     """
@@ -124,7 +125,7 @@ class PhotoPatches(Dataset):
         self.length, self.p_bicubic, self.min_rescale, self.seed = length, p_bicubic, min_rescale, seed
         self.images = [to_tensor(load_photo(n)) for n in self.names]
         areas = np.array([im.shape[1] * im.shape[2] for im in self.images], dtype=np.float64)
-        self.weights = areas / areas.sum()
+        self.weights = np.sqrt(areas) / np.sqrt(areas).sum()
 
     def __len__(self) -> int:
         return self.length

@@ -23,6 +23,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m restore.sr.demo", description=__doc__)
     p.add_argument("--output-dir", default="demo_output")
     p.add_argument("--device", default="auto")
+    p.add_argument("--weights", default=None, help="weights folder (default: the shipped models)")
     args = p.parse_args(argv)
     out_dir = Path(args.output_dir)
     hr = read_image(SAMPLE)
@@ -31,7 +32,7 @@ def main(argv=None) -> int:
     lr = hr.with_pixels(bicubic_down(hr.rgb, 4), None)
     write_image(out_dir / "butterfly_lr.png", lr)
 
-    pipe = SuperResolutionPipeline.from_pretrained(device=args.device)
+    pipe = SuperResolutionPipeline.from_pretrained(args.weights, device=args.device)
     pipe.upscale_planes(lr)  # warm-up (first call allocates)
     start = time.perf_counter()
     sr = pipe.upscale_planes(lr, one_step=True)
