@@ -214,7 +214,7 @@ class OneStepStudentModule(_ExportingModule):
                 raise ValueError("stage 'detail' needs init_student (the trained pixel student)")
             pixel_student, _ = OneStepStudent.from_pretrained(init_student)
             specs = [pixel_student.specs["pixel"], lora.AdapterSpec("detail", rank, alpha, targets)]
-        self.student = OneStepStudent.from_teacher(self.teacher, specs)
+        self.student = OneStepStudent.from_teacher(self.teacher, specs).train()
         if stage == "detail":
             lora.load_adapter_state_dict(self.student.denoiser.backbone, "pixel",
                                          lora.adapter_state_dict(pixel_student.denoiser.backbone, "pixel"))
