@@ -24,10 +24,11 @@ import psutil
 import torch
 from PIL import Image
 
+from restore.sr.colorfix import COLOR_FIXES, color_fix
 from restore.sr.data import validation_pairs
-from restore.sr.degradations import DEGRADATIONS
+from restore.sr.degradations import DEGRADATIONS, bicubic_up
 from restore.sr.metrics import psnr_y, ssim_y
-from restore.sr.pipeline import SuperResolutionPipeline
+from restore.sr.pipeline import DEFAULT_COLOR_FIX, SuperResolutionPipeline
 from shared.checkpoints import load_denoiser
 from shared.samplers import sample_gaussian
 
@@ -94,12 +95,12 @@ def lanczos(lr: torch.Tensor, scale: int = 4) -> torch.Tensor:
 def ddpm_method(path: Path, solver: str, steps: int, device) -> Callable:
     """SR3-style baseline: eps-prediction conditioned on the LR grid, diffusers solver."""
     denoiser, _ = load_denoiser(path, device=device)
+    padder = SuperResolutionPipeline(teacher=denoiser, device=device)  # same padding as the pipeline
 
     def run(lr: torch.Tensor, seed: int):
-        pipe_pad = SuperResolutionPipeline(teacher=denoiser, device=device)
-        padded, (h, w) = pipe_pad._pad(lr[None].to(device))
+        padded, (h, w) = padder._pad(lr[None].to(device))
         cond = padded * 2 - 1
-        y = torch.nn.functional.interpolate(padded, scale_factor=4, mode="bicubic") * 2 - 1
+        y = bicubic_up(padded, 4).clamp(0, 1) * 2 - 1
         g = torch.Generator().manual_seed(seed)
         x, nfe = sample_gaussian(lambda x_t, t: denoiser(x_t, t, y, cond), denoiser.process, y, steps,
                                  solver=solver, generator=g)
@@ -108,13 +109,20 @@ def ddpm_method(path: Path, solver: str, steps: int, device) -> Callable:
     return run
 
 
-def build_methods(pipe: SuperResolutionPipeline, ddpm: Optional[Path], device) -> dict[str, Callable]:
-    from restore.sr.degradations import bicubic_up
+def build_methods(pipe: SuperResolutionPipeline, ddpm: Optional[Path], device, fix: str) -> dict[str, Callable]:
+    """Every method maps ``(lr in [0,1], seed) -> (sr, network evaluations)``; the generative ones
+    get the same colour fix (the CLI default unless ``--color-fix`` says otherwise)."""
 
     def pipeline(**kw):
         def run(lr, seed):
-            out = pipe.upscale_planes(_planes(lr), seed=seed, tile=0, color_fix_method="none", **kw)
+            out = pipe.upscale_planes(_planes(lr), seed=seed, tile=0, color_fix_method=fix, **kw)
             return out.rgb, pipe.last_run.network_evaluations
+        return run
+
+    def fixed(method):
+        def run(lr, seed):
+            out, nfe = method(lr, seed)
+            return color_fix(out[None], bicubic_up(lr, 4)[None].clamp(0, 1), fix)[0], nfe
         return run
 
     methods = {
@@ -128,7 +136,7 @@ def build_methods(pipe: SuperResolutionPipeline, ddpm: Optional[Path], device) -
     if ddpm is not None and (ddpm / "model.json").is_file():
         for solver, label in (("ddim", "DDIM"), ("dpmsolver++", "DPM++")):
             for steps in (10, 25):
-                methods[f"DDPM {label} {steps}"] = ddpm_method(ddpm, solver, steps, device)
+                methods[f"DDPM {label} {steps}"] = fixed(ddpm_method(ddpm, solver, steps, device))
     return methods
 
 
@@ -156,7 +164,7 @@ def run(args) -> dict:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     pipe = SuperResolutionPipeline.from_pretrained(args.weights, device=args.device)
-    methods = build_methods(pipe, None if args.no_ddpm else Path(args.ddpm), device)
+    methods = build_methods(pipe, None if args.no_ddpm else Path(args.ddpm), device, args.color_fix)
     if args.methods:
         methods = {k: v for k, v in methods.items() if k in args.methods}
     rows = []
@@ -179,7 +187,7 @@ def run(args) -> dict:
     summary = summarise(rows)
     bare = np.mean([bare_forward_seconds(pipe, p["cond"].add(1).div(2)) for p in validation_pairs("bicubic", crop=args.crop)])
     return {"rows": rows, "summary": summary, "bare_forward_seconds": float(bare),
-            "setup": {"threads": args.threads, "device": str(device), "cpu": platform.processor() or platform.machine(),
+            "setup": {"color_fix": args.color_fix, "threads": args.threads, "device": str(device), "cpu": platform.processor() or platform.machine(),
                       "torch": torch.__version__, "images": sorted({r["image"] for r in rows}), "crop": args.crop}}
 
 
@@ -250,6 +258,8 @@ def main(argv=None) -> int:
     p.add_argument("--degradations", nargs="+", default=list(DEGRADATIONS), choices=DEGRADATIONS)
     p.add_argument("--methods", nargs="*", default=None, help="subset of method names")
     p.add_argument("--crop", type=int, default=None, help="centre crop side (HR px); default whole photos")
+    p.add_argument("--color-fix", default=DEFAULT_COLOR_FIX, choices=COLOR_FIXES,
+                   help="colour fix for every generative method (default: the CLI default)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=str(RESULTS / "sr_benchmark"))
