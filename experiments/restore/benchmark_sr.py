@@ -146,7 +146,7 @@ def _planes(lr: torch.Tensor):
     return Planes(rgb=lr, alpha=None, grey=False, bits=8)
 
 
-def bare_forward_seconds(pipe: SuperResolutionPipeline, lr: torch.Tensor, repeats: int = 3) -> float:
+def bare_forward_seconds(pipe: SuperResolutionPipeline, lr: torch.Tensor, repeats: int = 5) -> float:
     """Time of one backbone forward at the one-step input size (the floor for one-step inference)."""
     den = pipe.student.denoiser if pipe.student is not None else pipe.teacher
     padded, _ = pipe._pad(lr[None].to(pipe.device))
@@ -154,10 +154,12 @@ def bare_forward_seconds(pipe: SuperResolutionPipeline, lr: torch.Tensor, repeat
     t = torch.tensor([3.0], device=pipe.device)
     with torch.no_grad():
         den.backbone(x, t)
-        start = time.perf_counter()
+        times = []
         for _ in range(repeats):
+            start = time.perf_counter()
             den.backbone(x, t)
-    return (time.perf_counter() - start) / repeats
+            times.append(time.perf_counter() - start)
+    return float(np.median(times))
 
 
 def run(args) -> dict:
@@ -178,7 +180,12 @@ def run(args) -> dict:
                 with PeakMemory() as mem:
                     start = time.perf_counter()
                     out, nfe = fn(lr, i)
-                    seconds = time.perf_counter() - start
+                    times = [time.perf_counter() - start]
+                for _ in range(args.repeats - 1):  # median of repeats: robust wall time
+                    start = time.perf_counter()
+                    fn(lr, i)
+                    times.append(time.perf_counter() - start)
+                seconds = float(np.median(times))
                 rows.append({"degradation": kind, "method": name, "image": item["name"],
                              "size": list(hr.shape[-2:]), "psnr_y": psnr_y(out, hr), "ssim_y": ssim_y(out, hr),
                              "nfe": nfe, "seconds": seconds, "peak_mb": mem.mb})
@@ -187,7 +194,7 @@ def run(args) -> dict:
     summary = summarise(rows)
     bare = np.mean([bare_forward_seconds(pipe, p["cond"].add(1).div(2)) for p in validation_pairs("bicubic", crop=args.crop)])
     return {"rows": rows, "summary": summary, "bare_forward_seconds": float(bare),
-            "setup": {"color_fix": args.color_fix, "threads": args.threads, "device": str(device), "cpu": platform.processor() or platform.machine(),
+            "setup": {"color_fix": args.color_fix, "threads": args.threads, "repeats": args.repeats, "device": str(device), "cpu": platform.processor() or platform.machine(),
                       "torch": torch.__version__, "images": sorted({r["image"] for r in rows}), "crop": args.crop}}
 
 
@@ -261,6 +268,7 @@ def main(argv=None) -> int:
     p.add_argument("--color-fix", default=DEFAULT_COLOR_FIX, choices=COLOR_FIXES,
                    help="colour fix for every generative method (default: the CLI default)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per image (median reported)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=str(RESULTS / "sr_benchmark"))
     args = p.parse_args(argv)
