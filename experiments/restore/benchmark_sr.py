@@ -28,7 +28,7 @@ from restore.sr.colorfix import COLOR_FIXES, color_fix
 from restore.sr.data import validation_pairs
 from restore.sr.degradations import DEGRADATIONS, bicubic_up
 from restore.sr.metrics import psnr_y, ssim_y
-from restore.sr.pipeline import DEFAULT_COLOR_FIX, SuperResolutionPipeline
+from restore.sr.pipeline import DEFAULT_COLOR_FIX, SuperResolutionPipeline, pad_to_multiple
 from shared.checkpoints import load_denoiser
 from shared.samplers import sample_gaussian
 
@@ -95,10 +95,10 @@ def lanczos(lr: torch.Tensor, scale: int = 4) -> torch.Tensor:
 def ddpm_method(path: Path, solver: str, steps: int, device) -> Callable:
     """SR3-style baseline: eps-prediction conditioned on the LR grid, diffusers solver."""
     denoiser, _ = load_denoiser(path, device=device)
-    padder = SuperResolutionPipeline(teacher=denoiser, device=device)  # same padding as the pipeline
+    multiple = denoiser.unshuffle * 2 ** (len(denoiser.backbone.config.block_out_channels) - 1) // 4
 
     def run(lr: torch.Tensor, seed: int):
-        padded, (h, w) = padder._pad(lr[None].to(device))
+        padded, (h, w) = pad_to_multiple(lr[None].to(device), multiple)  # as the pipeline pads
         cond = padded * 2 - 1
         y = bicubic_up(padded, 4).clamp(0, 1) * 2 - 1
         g = torch.Generator().manual_seed(seed)

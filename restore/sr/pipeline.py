@@ -97,15 +97,8 @@ class SuperResolutionPipeline:
 
     # ----------------------------------------------------------------- core
     def _pad(self, lr: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        """Pad ``(B,3,h,w)`` at bottom/right to the backbone's grid multiple."""
-        h, w = lr.shape[-2:]
-        m = self.grid_multiple // self.scale if self.grid_multiple % self.scale == 0 else self.grid_multiple
-        m = max(1, m)
-        ph, pw = (-h) % m, (-w) % m
-        if ph or pw:
-            mode = "reflect" if (ph < h and pw < w) else "replicate"
-            lr = F.pad(lr, (0, pw, 0, ph), mode=mode)
-        return lr, (h, w)
+        """Pad ``(B,3,h,w)`` at bottom/right to the backbone's grid multiple (in input pixels)."""
+        return pad_to_multiple(lr, max(1, self.grid_multiple // self.scale))
 
     def _restore_tile(self, lr: torch.Tensor, one_step: bool, steps: Optional[int], deterministic: bool,
                       pix: float, detail: float, generator: torch.Generator) -> torch.Tensor:
@@ -194,3 +187,13 @@ class SuperResolutionPipeline:
         rgb = bicubic_up(planes.rgb[None], self.scale).clamp(0, 1)[0]
         alpha = None if planes.alpha is None else bicubic_up(planes.alpha[None], self.scale).clamp(0, 1)[0]
         return to_user(planes.with_pixels(rgb, alpha), kind, info)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad ``(B,C,h,w)`` at bottom/right so both sides divide ``multiple``; return the original size."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        mode = "reflect" if (ph < h and pw < w) else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, (h, w)
