@@ -25,11 +25,13 @@ import torch
 from diffusers import UNet2DModel
 
 from .denoiser import ConditionalDenoiser
-from .processes import GaussianDiffusion, ResShiftScheduler
+from .processes import DirectPrediction, GaussianDiffusion, ResShiftScheduler
+from .sde import OUVEScheduler
 
 FORMAT_VERSION = 1
 BACKBONES = {"UNet2DModel": UNet2DModel}
-PROCESSES: dict[str, Any] = {"ResShiftScheduler": ResShiftScheduler, "GaussianDiffusion": GaussianDiffusion}
+PROCESSES: dict[str, Any] = {cls.__name__: cls for cls in
+                             (ResShiftScheduler, GaussianDiffusion, OUVEScheduler, DirectPrediction)}
 
 
 def register_process(cls) -> Any:

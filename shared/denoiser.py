@@ -79,3 +79,14 @@ class ConditionalDenoiser(nn.Module):
         if self.unshuffle > 1:
             out = F.pixel_shuffle(out, self.unshuffle)
         return self.skip * y + out if self.skip else out
+
+
+@torch.no_grad()
+def predictive_conditioning(predictor: "ConditionalDenoiser", y: torch.Tensor, cond: Optional[torch.Tensor],
+                            unshuffle: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """StoRM's inputs: the predictive estimate ``y_hat = D(y)`` becomes the process's target, and
+    the raw input joins the conditioning: returns ``(y_hat, unshuffle(y) ++ cond)``."""
+    t = torch.zeros(y.shape[0], dtype=torch.long, device=y.device)
+    y_hat = predictor(y, t, y, cond)
+    raw = F.pixel_unshuffle(y, unshuffle) if unshuffle > 1 else y
+    return y_hat, raw if cond is None else torch.cat([raw, cond.to(raw.dtype)], dim=1)

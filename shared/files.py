@@ -95,3 +95,71 @@ def atomic_write(target: str | os.PathLike, write: Callable[[Path], None]) -> No
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def fail(message: str) -> int:
+    """Print ``error: message`` on stderr; return the usage-error exit code 2."""
+    import sys
+
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def run_jobs(jobs: list[Job], handle: Callable[[Job, Callable], int], quiet: bool = False,
+             unit: str = "file") -> tuple[list[str], int, float]:
+    """Run ``handle(job, bar_write)`` for every job under a progress bar.
+
+    ``handle`` returns the network evaluations it used. An :class:`InputError` (or any other
+    error) in one job is printed as one line and collected; the other jobs still run.
+    Returns ``(failures, evaluations, seconds)``.
+    """
+    import sys
+    import time
+
+    from tqdm.auto import tqdm
+
+    failures: list[str] = []
+    evaluations = 0
+    start = time.perf_counter()
+    bar = tqdm(total=len(jobs), unit=unit, disable=quiet, dynamic_ncols=True)
+    for job in jobs:
+        bar.set_description(job.source.name)
+        try:
+            evaluations += handle(job, bar.write)
+        except InputError as err:
+            failures.append(str(err))
+            bar.write(f"error: {err}", file=sys.stderr)
+        except Exception as err:  # one file failing must not stop a folder
+            failures.append(f"{job.source}: {type(err).__name__}: {err}")
+            bar.write(f"error: {job.source}: {type(err).__name__}: {err}", file=sys.stderr)
+        bar.update(1)
+    bar.close()
+    return failures, evaluations, time.perf_counter() - start
+
+
+def report_failures(failures: list[str]) -> int:
+    """List failed files on stderr; exit code 1 if any failed, else 0."""
+    import sys
+
+    if not failures:
+        return 0
+    print(f"{len(failures)} file(s) failed:", file=sys.stderr)
+    for f in failures:
+        print(f"  {f}", file=sys.stderr)
+    return 1
+
+
+def add_common_options(parser, seed_help: str = "random seed of the stochastic samplers") -> None:
+    """The options every command of the suite shares: ``--seed --device --weights --quiet``."""
+    parser.add_argument("--seed", type=int, default=0, help=seed_help)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--weights", default=None, help="local weights folder (default: the shipped models)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+
+def check_output_types(jobs: list[Job], extensions: Iterable[str]) -> None:
+    """:class:`InputError` if an output path has an extension the command cannot write."""
+    exts = tuple(extensions)
+    for job in jobs:
+        if job.target.suffix.lower() not in exts:
+            raise InputError(f"{job.target}: unsupported output type '{job.target.suffix}' (use {', '.join(exts)})")

@@ -146,6 +146,15 @@ class ResShiftScheduler(SchedulerMixin, ConfigMixin):
         """Standard deviation of ``x_t`` given ``(x0, y)``: ``kappa sqrt(eta_t)``."""
         return self.config.kappa * self.eta(timesteps).sqrt()
 
+    def path_coefficients(self, timesteps) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(a_t, s_t) = (1 - eta_t, kappa sqrt(eta_t))``: ``x_t = a_t x0 + (1 - a_t) y + s_t eps``."""
+        eta = self.eta(timesteps)
+        return 1.0 - eta, self.config.kappa * eta.sqrt()
+
+    def predict_x0(self, model_output: torch.Tensor, sample=None, y=None, timesteps=None) -> torch.Tensor:
+        """The network already predicts ``x0``."""
+        return model_output
+
     def scale_model_input(self, sample: torch.Tensor, timestep=None) -> torch.Tensor:
         """ResShift input normalisation ``c_in = 1 / sqrt(kappa^2 eta_t + 1)``."""
         if timestep is None:
@@ -276,3 +285,51 @@ class GaussianDiffusion(SchedulerMixin, ConfigMixin):
 
     def __len__(self) -> int:
         return self.config.num_train_timesteps
+
+
+class DirectPrediction(SchedulerMixin, ConfigMixin):
+    """The degenerate "process" of a predictive (regression) model: no noise, one step.
+
+    ``x_t = y`` at the single timestep 0; the network maps ``y`` straight to ``x0_hat`` and is
+    trained with ``|f(y) - x0|^2``. It exists so a predictive baseline (and StoRM's first stage)
+    trains, saves and samples through exactly the same code as the diffusion models.
+    """
+
+    config_name = "scheduler_config.json"
+    order = 1
+
+    @register_to_config
+    def __init__(self, num_train_timesteps: int = 1):
+        self.timesteps = torch.zeros(1, dtype=torch.long)
+        self.num_inference_steps: Optional[int] = 1
+
+    def set_timesteps(self, num_inference_steps: Optional[int] = None, device=None) -> None:
+        if num_inference_steps not in (None, 1):
+            raise ValueError("a predictive model takes exactly one step")
+        self.timesteps = torch.zeros(1, dtype=torch.long, device=device)
+
+    def add_noise(self, original_samples, y, noise, timesteps) -> torch.Tensor:
+        return y
+
+    def prior_sample(self, y: torch.Tensor, generator=None) -> torch.Tensor:
+        return y
+
+    def scale_model_input(self, sample: torch.Tensor, timestep=None) -> torch.Tensor:
+        return sample
+
+    def model_time(self, timesteps) -> torch.Tensor:
+        return torch.as_tensor(timesteps).float()
+
+    def step(self, model_output, timestep, sample, y, generator=None, deterministic: bool = False,
+             return_dict: bool = True):
+        if not return_dict:
+            return (model_output, model_output)
+        return ProcessStepOutput(prev_sample=model_output, pred_original_sample=model_output)
+
+    def training_loss(self, denoise, x0, y, generator=None) -> torch.Tensor:
+        """``|f(y, 0) - x0|^2``."""
+        t = torch.zeros(x0.shape[0], dtype=torch.long, device=x0.device)
+        return torch.mean((denoise(y, t) - x0) ** 2)
+
+    def __len__(self) -> int:
+        return 1

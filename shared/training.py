@@ -17,7 +17,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torchmetrics.functional.image import peak_signal_noise_ratio
 
 from .checkpoints import BACKBONES, PROCESSES, save_denoiser
-from .denoiser import ConditionalDenoiser
+from .denoiser import ConditionalDenoiser, predictive_conditioning
 from .samplers import sample, sample_residual_shift
 
 
@@ -77,6 +77,9 @@ class ConditionalDiffusionModule(_ExportingModule):
         ema_start_step: until this step the average just copies the weights, so the random
             initialisation does not linger in it (0.999 ** 2000 is still 13 %).
         val_steps, val_deterministic: sampler used for the validation PSNR.
+        predictor: folder of a trained predictive model (StoRM): the process then runs toward its
+            estimate ``D(y)`` and the raw ``y`` joins the conditioning
+            (:func:`shared.denoiser.predictive_conditioning`).
         export_dir: where the EMA model is written as safetensors + JSON (``save_pretrained``),
             every ``export_every_n_steps`` optimizer steps and at the end of training.
         extra: free-form JSON stored with the exported model (task settings, provenance).
@@ -99,10 +102,16 @@ class ConditionalDiffusionModule(_ExportingModule):
         export_dir: Optional[str] = None,
         export_every_n_steps: int = 1000,
         extra: Optional[dict[str, Any]] = None,
+        predictor: Optional[str] = None,
     ):
         super().__init__()
         self.save_hyperparameters()
         self.denoiser = build_denoiser(backbone, process, unshuffle, skip, concat_y)
+        self.predictor = None
+        if predictor:
+            from .checkpoints import load_denoiser
+
+            self.predictor = load_denoiser(predictor)[0].requires_grad_(False)
         self.ema = AveragedModel(self.denoiser.backbone, multi_avg_fn=get_ema_multi_avg_fn(ema_decay))
         self.ema.requires_grad_(False)  # updated by averaging, never by gradients (DDP needs this)
 
@@ -112,11 +121,15 @@ class ConditionalDiffusionModule(_ExportingModule):
         d = self.denoiser
         return ConditionalDenoiser(self.ema.module, d.process, d.unshuffle, d.skip, d.concat_y)
 
+    def inputs(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """``(y, cond)`` for the process and network (StoRM: ``(D(y), y ++ cond)``)."""
+        if self.predictor is None:
+            return batch["y"], batch.get("cond")
+        return predictive_conditioning(self.predictor, batch["y"], batch.get("cond"), self.denoiser.unshuffle)
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        cond = batch.get("cond")
-        loss = self.denoiser.process.training_loss(
-            lambda x_t, t: self.denoiser(x_t, t, batch["y"], cond), batch["x0"], batch["y"]
-        )
+        y, cond = self.inputs(batch)
+        loss = self.denoiser.process.training_loss(lambda x_t, t: self.denoiser(x_t, t, y, cond), batch["x0"], y)
         self.log("train/loss", loss, prog_bar=True, batch_size=batch["x0"].shape[0])
         return loss
 
@@ -136,18 +149,19 @@ class ConditionalDiffusionModule(_ExportingModule):
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         denoiser = self.ema_denoiser()
-        cond = batch.get("cond")
+        y, cond = self.inputs(batch)
         generator = torch.Generator(device="cpu").manual_seed(batch_idx)
         x0, _ = sample(
-            lambda x_t, t: denoiser(x_t, t, batch["y"], cond),
+            lambda x_t, t: denoiser(x_t, t, y, cond),
             denoiser.process,
-            batch["y"],
+            y,
             num_steps=self.hparams.val_steps,
             deterministic=self.hparams.val_deterministic,
             generator=generator,
         )
         self.log_psnr("val/psnr", x0, batch["x0"], prog_bar=True)
         self.log_psnr("val/psnr_input", batch["y"], batch["x0"])
+        self.log("val/mse", torch.mean((x0 - batch["x0"]) ** 2), batch_size=x0.shape[0], sync_dist=True)
 
     def configure_optimizers(self):
         return self.warmup_adamw(self.denoiser.parameters(), self.hparams.weight_decay)
@@ -273,3 +287,82 @@ class OneStepStudentModule(_ExportingModule):
 
     def configure_optimizers(self):
         return self.warmup_adamw(self.trainable)
+
+
+class ConsistencyDistillationModule(_ExportingModule):
+    """Distils a trained diffusion teacher into a consistency model (:mod:`shared.consistency`).
+
+    The student starts as a copy of the teacher (all weights trainable); the target network is an
+    EMA of the student (``target_decay``). Works for any process with ``path_coefficients`` and
+    ``predict_x0``: the OU SDE (speech) and ResShift (images) alike.
+
+    Args:
+        teacher: folder of the trained teacher (``save_pretrained`` layout).
+        num_intervals: ODE grid size ``N`` for continuous processes (ResShift uses its own T).
+        sigma_data: ``s_d`` in the boundary coefficients.
+        target_decay: EMA decay of the target network.
+    """
+
+    def __init__(self, teacher: str, num_intervals: int = 30, sigma_data: float = 0.1,
+                 target_decay: float = 0.95, lr: float = 2e-5, warmup_steps: int = 100,
+                 val_steps: int = 1, export_dir: Optional[str] = None, export_every_n_steps: int = 500,
+                 extra: Optional[dict[str, Any]] = None):
+        super().__init__()
+        import copy
+
+        from .checkpoints import load_denoiser
+        from .consistency import consistency_grid
+
+        self.save_hyperparameters()
+        self.teacher, meta = load_denoiser(teacher)
+        self.teacher.requires_grad_(False)
+        self.teacher_extra = meta["extra"]
+        self.student = copy.deepcopy(self.teacher).train().requires_grad_(True)
+        self.target = AveragedModel(self.student.backbone, multi_avg_fn=get_ema_multi_avg_fn(target_decay))
+        self.target.requires_grad_(False)
+        self.register_buffer("grid", consistency_grid(self.teacher.process, num_intervals), persistent=False)
+
+    def _f(self, backbone, y, cond):
+        from .consistency import consistency_function
+
+        d = self.student
+        net = ConditionalDenoiser(backbone, d.process, d.unshuffle, d.skip, d.concat_y)
+        return consistency_function(lambda x, t: net(x, t, y, cond), d.process, y,
+                                    self.hparams.sigma_data, self.grid[0])
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        from .consistency import distillation_loss
+
+        y, cond = batch["y"], batch.get("cond")
+        teacher = self.teacher
+        teacher_x0 = lambda x, t: teacher.process.predict_x0(teacher(x, t, y, cond), x, y, t)  # noqa: E731
+        loss = distillation_loss(self._f(self.student.backbone, y, cond), self._f(self.target.module, y, cond),
+                                 teacher_x0, teacher.process, batch["x0"], y, self.grid)
+        self.log("train/loss", loss, prog_bar=True, batch_size=y.shape[0])
+        return loss
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        self.target.update_parameters(self.student.backbone)
+        super().on_train_batch_end(outputs, batch, batch_idx)
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        from .consistency import sample_consistency
+
+        y, cond = batch["y"], batch.get("cond")
+        generator = torch.Generator(device="cpu").manual_seed(batch_idx)
+        x0, _ = sample_consistency(self._f(self.student.backbone, y, cond), self.student.process, y,
+                                   self.hparams.val_steps, self.grid, generator=generator)
+        self.log("val/mse", torch.mean((x0 - batch["x0"]) ** 2), prog_bar=True, batch_size=y.shape[0],
+                 sync_dist=True)
+
+    @rank_zero_only
+    def export(self, directory: Optional[str] = None) -> Path:
+        """Write the student with its consistency settings in ``extra["consistency"]``."""
+        extra = dict(self.teacher_extra)
+        extra.update(self.hparams.extra or {})
+        extra["consistency"] = {"sigma_data": self.hparams.sigma_data, "num_intervals": len(self.grid) - 1}
+        extra["training"] = {"global_step": int(self.global_step)}
+        return save_denoiser(self.student, directory or self.hparams.export_dir, extra=extra)
+
+    def configure_optimizers(self):
+        return self.warmup_adamw(self.student.backbone.parameters())

@@ -53,3 +53,41 @@ def tiny_weights(tmp_path_factory):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def tiny_audio_denoiser(process, in_channels: int, skip: float, concat_y: bool, seed: int = 0) -> ConditionalDenoiser:
+    torch.manual_seed(seed)
+    unet = UNet2DModel(in_channels=in_channels, out_channels=8, block_out_channels=(16, 32), layers_per_block=1,
+                       down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+                       norm_num_groups=8, add_attention=False)
+    with torch.no_grad():  # small outputs keep the random models' samplers tame
+        unet.conv_out.weight.mul_(0.01)
+        unet.conv_out.bias.zero_()
+    return ConditionalDenoiser(unet, process, unshuffle=2, skip=skip, concat_y=concat_y).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_audio_weights(tmp_path_factory):
+    """An audio weights folder with tiny random models for every method, laid out like the shipped one."""
+    from shared.checkpoints import save_denoiser
+    from shared.processes import DirectPrediction
+    from shared.sde import OUVEScheduler
+
+    root = tmp_path_factory.mktemp("audio_weights")
+    ou = dict(component_scale=0.7071067811865476)
+    save_denoiser(tiny_audio_denoiser(DirectPrediction(), 9, 1.0, False), root / "predictive")
+    save_denoiser(tiny_audio_denoiser(OUVEScheduler(**ou), 17, 0.0, True), root / "score")
+    save_denoiser(tiny_audio_denoiser(OUVEScheduler(**ou), 25, 0.0, True), root / "storm")
+    save_denoiser(tiny_audio_denoiser(OUVEScheduler(**ou), 17, 0.0, True, seed=1), root / "consistency",
+                  extra={"consistency": {"sigma_data": 0.06, "num_intervals": 30}})
+    return root
+
+
+@pytest.fixture(scope="session")
+def speech_clip():
+    """Three seconds of real synthetic speech (espeak-ng) at 16 kHz, peak 0.5."""
+    from audio.corpus import Voice, synthesize
+
+    audio = synthesize(Voice("espeak-ng", "en-us"), "The birch canoe slid on the smooth planks. "
+                       "Glue the sheet to the dark blue background.", 160, 50)
+    return (0.5 * audio / np.abs(audio).max()).astype(np.float32)

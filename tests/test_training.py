@@ -82,3 +82,55 @@ def test_student_pixel_then_detail_stage(tmp_path, tiny_weights, monkeypatch):
         torch.testing.assert_close(after[k], v)
     student, meta = OneStepStudent.from_pretrained(tmp_path / "detail")
     assert student.adapter_names == ["pixel", "detail"] and meta["extra"]["training"]["stage"] == "detail"
+
+
+def _fit(module, batches: list[dict], tmp_path) -> None:
+    import lightning.pytorch as pl
+
+    trainer = pl.Trainer(accelerator="cpu", max_steps=2, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
+
+
+def _audio_batches(n: int = 2) -> list[dict]:
+    g = torch.Generator().manual_seed(0)
+    return [{"x0": 0.1 * torch.randn(2, 2, 16, 16, generator=g), "y": 0.1 * torch.randn(2, 2, 16, 16, generator=g),
+             "cond": torch.zeros(2, 1, 8, 8)} for _ in range(n)]
+
+
+def test_storm_module_trains_on_a_predictive_model(tiny_audio_weights, tmp_path):
+    from shared.training import ConditionalDiffusionModule
+
+    backbone = {"class": "UNet2DModel", "in_channels": 25, "out_channels": 8, "block_out_channels": [16, 32],
+                "layers_per_block": 1, "down_block_types": ["DownBlock2D"] * 2, "up_block_types": ["UpBlock2D"] * 2,
+                "norm_num_groups": 8, "add_attention": False}
+    module = ConditionalDiffusionModule(backbone, {"class": "OUVEScheduler", "component_scale": 0.7071},
+                                        unshuffle=2, skip=0.0, concat_y=True, export_dir=str(tmp_path / "storm"),
+                                        predictor=str(tiny_audio_weights / "predictive"))
+    before = {k: v.clone() for k, v in module.predictor.state_dict().items()}
+    _fit(module, _audio_batches(), tmp_path)
+    denoiser, meta = load_denoiser(tmp_path / "storm")
+    assert type(denoiser.process).__name__ == "OUVEScheduler" and meta["extra"]["training"]["global_step"] == 2
+    assert all(torch.equal(before[k], v) for k, v in module.predictor.state_dict().items())  # predictor frozen
+
+
+@pytest.mark.parametrize("teacher", ["audio", "sr"])
+def test_consistency_distillation_is_generic(teacher, tiny_audio_weights, tiny_weights, tmp_path):
+    """The same module distils the OU speech teacher and the discrete ResShift SR teacher."""
+    from shared.training import ConsistencyDistillationModule
+
+    path = tiny_audio_weights / "score" if teacher == "audio" else tiny_weights / "resshift_x4"
+    module = ConsistencyDistillationModule(str(path), num_intervals=6, export_dir=str(tmp_path / "cm"))
+    if teacher == "audio":
+        batches = [{k: v for k, v in b.items() if k != "cond"} | {"cond": torch.zeros(2, 1, 8, 8)}
+                   for b in _audio_batches()]
+    else:
+        g = torch.Generator().manual_seed(0)
+        batches = [{"x0": torch.rand(1, 3, 32, 32, generator=g) * 2 - 1, "y": torch.rand(1, 3, 32, 32, generator=g) * 2 - 1,
+                    "cond": torch.rand(1, 3, 8, 8, generator=g)} for _ in range(2)]
+    start = {k: v.clone() for k, v in module.student.backbone.state_dict().items()}
+    _fit(module, batches, tmp_path)
+    changed = any(not torch.equal(start[k], v) for k, v in module.student.backbone.state_dict().items())
+    assert changed
+    _, meta = load_denoiser(tmp_path / "cm")
+    assert meta["extra"]["consistency"]["num_intervals"] == (6 if teacher == "audio" else 4)

@@ -9,12 +9,11 @@ code is 1. Outputs are written atomically and never over an input.
 from __future__ import annotations
 
 import argparse
-import sys
-import time
 from pathlib import Path
 from typing import Optional
 
-from shared.files import InputError, plan_jobs
+from shared.files import (InputError, add_common_options, check_output_types, fail, plan_jobs, report_failures,
+                          run_jobs)
 
 from .colorfix import COLOR_FIXES
 from .images import EXTENSIONS, read_image, write_image
@@ -41,73 +40,45 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"colour correction against the input (default {DEFAULT_COLOR_FIX})")
     p.add_argument("--pix", type=float, default=1.0, help="one-step: weight of the pixel (fidelity) adapter")
     p.add_argument("--detail", type=float, default=1.0, help="one-step: weight of the detail adapter")
-    p.add_argument("--seed", type=int, default=0, help="random seed for the stochastic teacher sampler")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--weights", default=None, help="local weights folder (default: the shipped models)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_common_options(p, seed_help="random seed for the stochastic teacher sampler")
     return p
-
-
-def _fail(msg: str) -> int:
-    print(f"error: {msg}", file=sys.stderr)
-    return 2
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.scale != 4:
-        return _fail(f"--scale {args.scale} is not supported yet; the shipped models are x4")
+        return fail(f"--scale {args.scale} is not supported yet; the shipped models are x4")
     if args.deterministic and args.steps is None:
-        return _fail("--deterministic applies to the teacher; add --steps N")
+        return fail("--deterministic applies to the teacher; add --steps N")
     one_step = args.steps is None
     try:
         jobs = plan_jobs(args.input, args.output, EXTENSIONS)
-        for job in jobs:
-            if job.target.suffix.lower() not in EXTENSIONS:
-                raise InputError(f"{job.target}: unsupported output type '{job.target.suffix}'")
+        check_output_types(jobs, EXTENSIONS)
         pipe = SuperResolutionPipeline.from_pretrained(args.weights, device=args.device)
         pipe._check_mode(one_step, args.steps)
     except InputError as err:
-        return _fail(str(err))
+        return fail(str(err))
 
     from tqdm.auto import tqdm
 
-    failures: list[str] = []
-    evaluations = 0
-    start = time.perf_counter()
-    bar = tqdm(total=len(jobs), unit="file", disable=args.quiet, dynamic_ncols=True)
-    for job in jobs:
-        bar.set_description(job.source.name)
-        try:
-            planes = read_image(job.source)
-            h, w = planes.rgb.shape[-2:]
-            n_tiles = pipe.num_tiles(h, w, args.tile, args.tile_overlap)
-            tiles = tqdm(total=n_tiles, unit="tile", leave=False, disable=args.quiet or n_tiles < 2)
-            out = pipe.upscale_planes(planes, one_step=one_step, steps=args.steps,
-                                      deterministic=args.deterministic, pix=args.pix, detail=args.detail,
-                                      tile=args.tile, tile_overlap=args.tile_overlap,
-                                      color_fix_method=args.color_fix, seed=args.seed,
-                                      on_tile=lambda: tiles.update(1))
-            tiles.close()
-            write_image(job.target, out)
-            evaluations += pipe.last_run.network_evaluations
-        except InputError as err:
-            failures.append(str(err))
-            bar.write(f"error: {err}", file=sys.stderr)
-        except Exception as err:  # one file failing must not stop a folder
-            failures.append(f"{job.source}: {type(err).__name__}: {err}")
-            bar.write(f"error: {job.source}: {type(err).__name__}: {err}", file=sys.stderr)
-        bar.update(1)
-    bar.close()
-    seconds = time.perf_counter() - start
+    def handle(job, write) -> int:
+        planes = read_image(job.source)
+        h, w = planes.rgb.shape[-2:]
+        n_tiles = pipe.num_tiles(h, w, args.tile, args.tile_overlap)
+        tiles = tqdm(total=n_tiles, unit="tile", leave=False, disable=args.quiet or n_tiles < 2)
+        out = pipe.upscale_planes(planes, one_step=one_step, steps=args.steps,
+                                  deterministic=args.deterministic, pix=args.pix, detail=args.detail,
+                                  tile=args.tile, tile_overlap=args.tile_overlap,
+                                  color_fix_method=args.color_fix, seed=args.seed,
+                                  on_tile=lambda: tiles.update(1))
+        tiles.close()
+        write_image(job.target, out)
+        return pipe.last_run.network_evaluations
+
+    failures, evaluations, seconds = run_jobs(jobs, handle, args.quiet)
     done = len(jobs) - len(failures)
     if not args.quiet:
         target = jobs[0].target if len(jobs) == 1 else Path(args.output)
         print(f"{done}/{len(jobs)} files -> {target} in {seconds:.2f} s, {evaluations} network evaluations "
               f"({'one-step' if one_step else f'teacher, {args.steps} steps'})")
-    if failures:
-        print(f"{len(failures)} file(s) failed:", file=sys.stderr)
-        for f in failures:
-            print(f"  {f}", file=sys.stderr)
-        return 1
-    return 0
+    return report_failures(failures)

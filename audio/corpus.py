@@ -1,0 +1,192 @@
+"""Offline speech corpus: real text read by Debian's speech synthesisers, split by voice and by text.
+
+* Text: English sentences from the docstrings of the Python standard library (thousands of
+  distinct, natural sentences that ship with every Python), split train/validation by a hash of
+  the sentence.
+* Voices: ``espeak-ng`` (English accents and other languages reading English, times the voice
+  variants in ``espeak-ng-data/voices/!v``, random pitch and rate) and ``flite`` (awb, rms, kal16,
+  slt). A voice is held out for validation if its variant, its language or its flite name is in
+  the validation lists below; training voices avoid all of them, so validation voices are unseen.
+
+:func:`build_corpus` synthesises a split once (about a minute for thousands of utterances) into
+``<cache>/speech_<split>.npz``; :func:`load_corpus` reads it back.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+
+from .spectral import SAMPLE_RATE
+
+ESPEAK_LANGUAGES = ["en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
+                    "en-029", "de", "fr", "es", "it", "nl", "pl", "pt", "sv", "hi", "vi"]
+VALIDATION_LANGUAGES = {"en-029", "nl", "hi"}
+VALIDATION_VARIANTS = {"f5", "m7", "klatt4", "Andrea", "belinda", "grandpa", "norbert", "Storm", "iven3",
+                       "anika", "max", "edward2"}
+FLITE_VOICES = ["awb", "rms", "kal16", "slt"]
+VALIDATION_FLITE = {"slt"}
+SPLITS = ("train", "validation")
+
+
+def default_cache_dir() -> Path:
+    """``$FASTDIFF_CACHE`` or ``~/.cache/fastdiff``: where generated corpora live (never in git)."""
+    return Path(os.environ.get("FASTDIFF_CACHE", Path.home() / ".cache" / "fastdiff"))
+
+
+def split_of(key: str, validation_fraction: float = 0.1) -> str:
+    """Deterministic split of a string key by its SHA-1 (stable across machines and runs)."""
+    h = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "validation" if h < validation_fraction else "train"
+
+
+# ----------------------------------------------------------------------------- text
+_SENTENCE = re.compile(r"^[A-Z][a-z]+(?: [A-Za-z][a-z']*){3,15}[.]$")
+
+
+def _docstring_sentences(path: Path) -> Iterator[str]:
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8", errors="ignore"))
+    except (SyntaxError, ValueError):
+        return
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Module, ast.AsyncFunctionDef)):
+            doc = ast.get_docstring(node)
+            if doc:
+                for s in re.split(r"(?<=[.])\s+", " ".join(doc.split())):
+                    if _SENTENCE.match(s):
+                        yield s
+
+
+def text_corpus(split: str) -> list[str]:
+    """Distinct English sentences (4-16 plain words) from the standard library's docstrings."""
+    stdlib = Path(os.__file__).parent
+    seen: dict[str, None] = {}
+    for path in sorted(stdlib.glob("*.py")) + sorted(stdlib.glob("*/*.py")):
+        if "test" in path.parts[-2:][0] or path.name.startswith("test"):
+            continue
+        for s in _docstring_sentences(path):
+            seen.setdefault(s, None)
+    return [s for s in seen if split_of("text:" + s) == split]
+
+
+# ----------------------------------------------------------------------------- voices
+@dataclass(frozen=True)
+class Voice:
+    """A synthetic speaker: engine, language and variant (espeak-ng) or voice name (flite)."""
+
+    engine: str
+    name: str
+    variant: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.engine}:{self.name}+{self.variant}" if self.variant else f"{self.engine}:{self.name}"
+
+    @property
+    def split(self) -> str:
+        if self.engine == "flite":
+            return "validation" if self.name in VALIDATION_FLITE else "train"
+        held = self.name in VALIDATION_LANGUAGES or self.variant in VALIDATION_VARIANTS
+        return "validation" if held else "train"
+
+
+def espeak_variants() -> list[str]:
+    """Voice variants shipped with espeak-ng (``espeak-ng-data/voices/!v``)."""
+    out = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True, check=True).stdout
+    return sorted(set(re.findall(r"!v/(\S+)(?=\s{2,}|\s*$)", out, re.M)))
+
+
+def voice_catalogue(split: str) -> list[Voice]:
+    """Every voice of ``split`` (see the module docstring for the held-out rule)."""
+    voices = [Voice("flite", v) for v in FLITE_VOICES]
+    variants = [""] + espeak_variants()
+    voices += [Voice("espeak-ng", lang, var) for lang in ESPEAK_LANGUAGES for var in variants]
+    return [v for v in voices if v.split == split]
+
+
+def synthesize(voice: Voice, text: str, rate: int, pitch: int) -> np.ndarray:
+    """Speak ``text`` and return float32 mono samples at 16 kHz (``rate`` wpm, ``pitch`` 0-99;
+    flite uses its own rate and pitch)."""
+    import soundfile as sf
+    import torch
+    import torchaudio.functional as AF
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "u.wav"
+        if voice.engine == "flite":
+            cmd = ["flite", "-voice", voice.name, "-t", text, "-o", str(wav)]
+        else:
+            v = voice.name + (f"+{voice.variant}" if voice.variant else "")
+            cmd = ["espeak-ng", "-v", v, "-s", str(rate), "-p", str(pitch), "-w", str(wav), text]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+        audio, sr = sf.read(str(wav), dtype="float32", always_2d=True)
+    audio = audio.mean(axis=1)
+    if sr != SAMPLE_RATE:
+        audio = AF.resample(torch.from_numpy(audio), sr, SAMPLE_RATE).numpy()
+    return audio
+
+
+# ----------------------------------------------------------------------------- corpus
+def build_corpus(split: str, count: int, cache_dir: Optional[Path] = None, seed: int = 0,
+                 workers: int = 2, progress: bool = True) -> Path:
+    """Synthesise ``count`` utterances of ``split`` (random voice, text, rate, pitch) into an npz.
+
+    The file holds ``audio`` (int16, all utterances concatenated), ``offsets`` (count+1),
+    ``voice`` and ``text`` (strings per utterance). Written atomically; reused if present.
+    """
+    from tqdm import tqdm
+
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    target = (cache_dir or default_cache_dir()) / f"speech_{split}_{count}_{seed}.npz"
+    if target.exists():
+        return target
+    rng = np.random.default_rng(seed)
+    voices, texts = voice_catalogue(split), text_corpus(split)
+    jobs = [(voices[rng.integers(len(voices))], texts[rng.integers(len(texts))],
+             int(rng.integers(120, 200)), int(rng.integers(20, 80))) for _ in range(count)]
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(tqdm(pool.map(lambda j: synthesize(*j), jobs), total=count, disable=not progress,
+                            desc=f"synthesising {split} speech", file=sys.stderr))
+    clips = [np.clip(r / max(1e-6, np.abs(r).max()) * 0.9, -1, 1) for r in results]
+    offsets = np.cumsum([0] + [len(c) for c in clips])
+    audio = (np.concatenate(clips) * 32767).astype(np.int16)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".npz", delete=False) as f:
+        np.savez(f, audio=audio, offsets=offsets, voice=np.array([j[0].key for j in jobs]),
+                 text=np.array([j[1] for j in jobs]))
+    os.replace(f.name, target)
+    return target
+
+
+@dataclass
+class SpeechCorpus:
+    """Utterances held in memory: ``len(corpus)``, ``corpus[i]`` -> float32 samples at 16 kHz."""
+
+    audio: np.ndarray
+    offsets: np.ndarray
+    voice: np.ndarray
+    text: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.audio[self.offsets[i]:self.offsets[i + 1]].astype(np.float32) / 32767.0
+
+
+def load_corpus(path: Path) -> SpeechCorpus:
+    with np.load(path) as z:
+        return SpeechCorpus(z["audio"], z["offsets"], z["voice"], z["text"])

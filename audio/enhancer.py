@@ -1,0 +1,217 @@
+"""Speech enhancement pipeline: ``SpeechEnhancer.from_pretrained()(waveform, sample_rate)``.
+
+Any sample rate and channel count: each channel is resampled to 16 kHz (torchaudio), peak
+normalised, turned into a compressed spectrogram, enhanced in overlapping chunks along time
+(:func:`shared.tiling.tiled_apply`, so memory is bounded by one chunk's work however long the
+recording), turned back into a waveform, rescaled and resampled to the input rate.
+
+Methods (all share the representation and the task plane, 0 = denoise, 1 = dereverb):
+
+* ``onestep``    consistency model distilled from the score model: 1 evaluation (or 2, 4 with ``steps``);
+* ``storm``      predictive estimate, then ``steps`` predictor-corrector steps started from it;
+* ``sgmse``      SGMSE+ predictor-corrector from ``y + sigma(1) z``: ``steps`` (default 30) x 2 evaluations;
+* ``predictive`` the predictive network alone: 1 evaluation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from shared.checkpoints import load_denoiser
+from shared.consistency import consistency_function, consistency_grid, sample_consistency
+from shared.denoiser import predictive_conditioning
+from shared.files import InputError, device_from_string
+from shared.samplers import sample_predictor_corrector
+from shared.tiling import count_tiles, tiled_apply
+
+from .data import TASKS, task_plane
+from .spectral import SAMPLE_RATE, CompressedSTFT
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+METHODS = ("onestep", "storm", "sgmse", "predictive")
+MODELS_FOR = {"onestep": ("consistency",), "storm": ("predictive", "storm"), "sgmse": ("score",),
+              "predictive": ("predictive",)}
+DEFAULT_STEPS = {"onestep": 1, "storm": 5, "sgmse": 30, "predictive": 1}
+FRAME_MULTIPLE = 16            # x2 unshuffle and three 2x downsamplings in the backbone
+CHUNK_FRAMES = 512             # 4.1 s per chunk
+CHUNK_OVERLAP = 64             # 0.5 s cross-fade
+MIN_SECONDS = 0.25
+
+
+@dataclass
+class RunInfo:
+    """What the last call did: network evaluations, chunks and channels."""
+
+    network_evaluations: int = 0
+    chunks: int = 0
+    channels: int = 0
+    methods: list[str] = field(default_factory=list)
+
+
+def check_waveform(wave: np.ndarray, sample_rate: int, name: str = "input") -> None:
+    """Raise :class:`InputError` for empty, non-finite, too short or silent audio."""
+    if sample_rate <= 0:
+        raise InputError(f"{name}: invalid sample rate {sample_rate}")
+    if wave.size == 0:
+        raise InputError(f"{name}: empty audio (no samples)")
+    if not np.all(np.isfinite(wave)):
+        raise InputError(f"{name}: audio contains NaN or infinite samples")
+    if wave.shape[-1] < MIN_SECONDS * sample_rate:
+        raise InputError(f"{name}: too short ({wave.shape[-1] / sample_rate:.3f} s; need at least {MIN_SECONDS} s)")
+    if np.abs(wave).max() < 1e-5:
+        raise InputError(f"{name}: audio is silent (peak below 1e-5)")
+
+
+class SpeechEnhancer:
+    """Speech denoising and dereverberation with the shipped (or given) models.
+
+    Example::
+
+        from audio import SpeechEnhancer
+        enhancer = SpeechEnhancer.from_pretrained()
+        clean = enhancer(noisy, 44100)                       # numpy or torch, (L,) or (C, L)
+        dry = enhancer(noisy, 44100, task="dereverb", method="storm", steps=5)
+    """
+
+    def __init__(self, models: dict, extras: dict, device: torch.device):
+        self.models, self.extras, self.device = models, extras, device
+        self.stft = CompressedSTFT().to(device)
+        self.last_run = RunInfo()
+
+    @classmethod
+    def from_pretrained(cls, directory: Optional[str | Path] = None, device: str = "auto") -> "SpeechEnhancer":
+        """Load every model found in ``directory`` (default: the shipped ``audio/weights``):
+        sub-folders ``consistency``, ``predictive``, ``storm`` and ``score``."""
+        root = Path(directory) if directory else WEIGHTS_DIR
+        if not root.is_dir():
+            raise InputError(f"{root}: weights folder not found")
+        dev = device_from_string(device)
+        models, extras = {}, {}
+        for name in ("consistency", "predictive", "storm", "score"):
+            if (root / name / "model.json").is_file():
+                models[name], meta = load_denoiser(root / name, device=dev)
+                extras[name] = meta["extra"]
+        if not models:
+            raise InputError(f"{root}: no models (expected sub-folders consistency, predictive, storm, score)")
+        return cls(models, extras, dev)
+
+    @property
+    def methods(self) -> list[str]:
+        """Methods whose models are loaded."""
+        return [m for m in METHODS if all(n in self.models for n in MODELS_FOR[m])]
+
+    def check_method(self, method: str, steps: Optional[int]) -> int:
+        """Validate ``method``/``steps``; returns the number of steps to use."""
+        if method not in METHODS:
+            raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        if method not in self.methods:
+            missing = [n for n in MODELS_FOR[method] if n not in self.models]
+            raise InputError(f"method {method!r} needs the model(s) {', '.join(missing)}, not found in the weights")
+        steps = DEFAULT_STEPS[method] if steps is None else int(steps)
+        if method == "predictive" and steps != 1:
+            raise InputError("method 'predictive' takes exactly one step")
+        if method == "onestep":
+            top = self.extras["consistency"]["consistency"]["num_intervals"]
+            if not 1 <= steps <= top:
+                raise InputError(f"method 'onestep' supports 1..{top} steps, got {steps}")
+        elif steps < 1:
+            raise InputError(f"steps must be >= 1, got {steps}")
+        return steps
+
+    # ----------------------------------------------------------------- spectrogram level
+    @torch.no_grad()
+    def enhance_spectrogram(self, y: torch.Tensor, task: str, method: str, steps: int,
+                            generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, int]:
+        """Enhance compressed spectrograms ``(B, 2, 256, F)`` (F a multiple of 16); returns ``(x0, nfe)``."""
+        first = self.models[MODELS_FOR[method][-1]]
+        u = first.unshuffle
+        cond = task_plane(task, (y.shape[-2] // u, y.shape[-1] // u), batch=y.shape[0]).to(y)
+        if method == "predictive":
+            return self.models["predictive"](y, torch.zeros(y.shape[0], dtype=torch.long, device=y.device), y, cond), 1
+        if method == "sgmse":
+            score = self.models["score"]
+            return sample_predictor_corrector(lambda x, t: score(x, t, y, cond), score.process, y, steps,
+                                              generator=generator)
+        if method == "storm":
+            storm = self.models["storm"]
+            y_hat, cond2 = predictive_conditioning(self.models["predictive"], y, cond, u)
+            x, nfe = sample_predictor_corrector(lambda x, t: storm(x, t, y_hat, cond2), storm.process, y_hat,
+                                                steps, generator=generator)
+            return x, nfe + 1
+        model = self.models["consistency"]
+        settings = self.extras["consistency"]["consistency"]
+        grid = consistency_grid(model.process, settings["num_intervals"])
+        f = consistency_function(lambda x, t: model(x, t, y, cond), model.process, y, settings["sigma_data"], grid[0])
+        return sample_consistency(f, model.process, y, steps, grid, generator=generator)
+
+    # ----------------------------------------------------------------- waveform level
+    def enhance_channel(self, wave: torch.Tensor, task: str, method: str, steps: int, seed: int = 0,
+                        chunk_frames: Optional[int] = CHUNK_FRAMES, overlap: int = CHUNK_OVERLAP,
+                        on_chunk: Optional[Callable[[], None]] = None) -> tuple[torch.Tensor, int]:
+        """Enhance one 16 kHz channel ``(L,)``; returns ``(enhanced (L,), network evaluations)``."""
+        length = wave.shape[-1]
+        frames = -(-self.stft.frames(length) // FRAME_MULTIPLE) * FRAME_MULTIPLE
+        padded = torch.zeros(self.stft.length_for_frames(frames), device=self.device)
+        padded[:length] = wave.to(self.device, torch.float32)
+        peak = padded.abs().max().clamp_min(1e-8)
+        spec = self.stft(padded / peak)[None]
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        nfe = 0
+
+        def run(tile: torch.Tensor) -> torch.Tensor:
+            nonlocal nfe
+            out, n = self.enhance_spectrogram(tile, task, method, steps, generator)
+            nfe += n
+            return out
+
+        if chunk_frames and chunk_frames % FRAME_MULTIPLE:
+            raise ValueError(f"chunk_frames must be a multiple of {FRAME_MULTIPLE}")
+        out = tiled_apply(run, spec, chunk_frames or None, overlap, progress=on_chunk)
+        return self.stft.inverse(out[0], padded.shape[-1])[:length] * peak, nfe
+
+    def num_chunks(self, samples: int, sample_rate: int, chunk_frames: Optional[int] = CHUNK_FRAMES,
+                   overlap: int = CHUNK_OVERLAP) -> int:
+        """Chunks per channel for a recording of ``samples`` at ``sample_rate``."""
+        n16 = int(round(samples * SAMPLE_RATE / sample_rate))
+        frames = -(-self.stft.frames(n16) // FRAME_MULTIPLE) * FRAME_MULTIPLE
+        return count_tiles(self.stft.bins, frames, chunk_frames or None, overlap)
+
+    def __call__(self, waveform, sample_rate: int, task: str = "denoise", method: str = "onestep",
+                 steps: Optional[int] = None, seed: int = 0, chunk_frames: Optional[int] = CHUNK_FRAMES,
+                 overlap: int = CHUNK_OVERLAP, on_chunk: Optional[Callable[[], None]] = None):
+        """Enhance ``waveform`` (numpy or torch; ``(L,)`` or channels-first ``(C, L)``) recorded at
+        ``sample_rate``; returns the same kind, shape and rate."""
+        import torchaudio.functional as AF
+
+        if task not in TASKS:
+            raise InputError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+        steps = self.check_method(method, steps)
+        is_numpy = isinstance(waveform, np.ndarray)
+        x = torch.as_tensor(np.asarray(waveform) if is_numpy else waveform)
+        if x.ndim not in (1, 2):
+            raise InputError(f"waveform must be (samples,) or (channels, samples), got shape {tuple(x.shape)}")
+        check_waveform(x.detach().cpu().numpy(), sample_rate)
+        channels = x.reshape(-1, x.shape[-1]).to(torch.float32)
+        outputs, nfe = [], 0
+        for channel in channels:
+            wave16 = AF.resample(channel, sample_rate, SAMPLE_RATE) if sample_rate != SAMPLE_RATE else channel
+            if wave16.abs().max() < 1e-5:   # a silent channel of a multi-channel file stays silent
+                out16 = torch.zeros_like(wave16)
+            else:
+                out16, n = self.enhance_channel(wave16, task, method, steps, seed, chunk_frames, overlap, on_chunk)
+                nfe += n
+            out = AF.resample(out16.cpu(), SAMPLE_RATE, sample_rate) if sample_rate != SAMPLE_RATE else out16.cpu()
+            out = torch.nn.functional.pad(out, (0, max(0, channel.shape[-1] - out.shape[-1])))[: channel.shape[-1]]
+            outputs.append(out)
+        result = torch.stack(outputs).reshape(x.shape)
+        self.last_run = RunInfo(nfe, self.num_chunks(x.shape[-1], sample_rate, chunk_frames, overlap),
+                                channels.shape[0], [method])
+        if not is_numpy:
+            return result.to(x.dtype) if x.is_floating_point() else result
+        dtype = waveform.dtype if waveform.dtype.kind == "f" else np.float32
+        return result.numpy().astype(dtype)

@@ -1,0 +1,113 @@
+"""Consistency models on residual-shift trajectories (any process with ``path_coefficients``).
+
+A consistency function maps every point of one probability-flow trajectory to its clean end.
+With ``sigma_t`` the process's own noise level (``marginal_std``) and ``sigma_min`` its value at
+the boundary time ``t_min``::
+
+    f(x, t) = c_skip(t) x + c_out(t) F(x, t)
+    c_skip  = s_d^2 / ((sigma_t - sigma_min)^2 + s_d^2)
+    c_out   = 1 - c_skip
+
+so ``f(x, t_min) = x`` exactly. ``F`` is the network's own clean estimate ``x0_hat(x, t)`` in
+data units (``process.predict_x0`` of its output), not a unit-variance output as in EDM's
+``c_out = (sigma - sigma_min) s_d / sqrt(sigma^2 + s_d^2)``: that lets the student start as an
+exact copy of the teacher, which matters on a CPU budget, while keeping the boundary condition.
+
+Distillation (Song et al. 2023) on the grid ``t_min = t_0 < ... < t_N``: draw ``n``,
+``x_{n+1} ~ q(x_{t_{n+1}} | x0, y)``, take one teacher step of the probability-flow ODE to
+``t_n`` (:func:`shared.samplers.residual_path_step`), and pull ``f(x_{n+1}, t_{n+1})`` toward
+the target network's ``f(x_n, t_n)`` (an EMA of the student, no gradient).
+
+Multistep sampling: ``x0 = f(x, t_k)``, re-noise to the next time with ``add_noise``, repeat; one
+model gives 1, 2, 4 ... steps.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import torch
+from diffusers.utils.torch_utils import randn_tensor
+
+from .processes import _expand
+from .samplers import residual_path_step
+
+Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def boundary_coefficients(sigma: torch.Tensor, sigma_min: float, sigma_data: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(c_skip, c_out)`` with ``c_skip = s_d^2 / ((sigma - sigma_min)^2 + s_d^2)``, ``c_out = 1 - c_skip``."""
+    c_skip = sigma_data**2 / ((sigma - sigma_min) ** 2 + sigma_data**2)
+    return c_skip, 1.0 - c_skip
+
+
+def consistency_grid(process, num_intervals: Optional[int] = None) -> torch.Tensor:
+    """Ascending times ``t_0 = t_min < ... < t_N`` of the process's ODE discretisation.
+
+    Continuous processes: ``linspace(t_eps, 1, N + 1)``. Discrete ResShift: ``-1, 0, ..., T-1``
+    (index -1 is the clean end, ``eta_0 = 0``).
+    """
+    if hasattr(process, "sigma"):  # continuous SDE
+        n = num_intervals or len(process)
+        return torch.linspace(process.config.t_eps, 1.0, n + 1)
+    return torch.arange(-1, len(process))
+
+
+def consistency_function(model: Model, process, y: torch.Tensor, sigma_data: float,
+                         t_min) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``f(x, t)`` for a network ``model(x, t)`` whose output the process converts to ``x0``."""
+    sigma_min = float(process.marginal_std(t_min))
+
+    def f(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        c_skip, c_out = boundary_coefficients(process.marginal_std(t).float(), sigma_min, sigma_data)
+        x0 = process.predict_x0(model(x, t), x, y, t)
+        return _expand(c_skip, x) * x + _expand(c_out, x) * x0
+
+    return f
+
+
+def distillation_loss(student: Callable, target: Callable, teacher_x0: Model, process, x0: torch.Tensor,
+                      y: torch.Tensor, grid: torch.Tensor, generator=None) -> torch.Tensor:
+    """Consistency-distillation loss ``|f(x_{n+1}, t_{n+1}) - f^-(x_n^teacher, t_n)|^2``.
+
+    ``student`` and ``target`` are consistency functions (see :func:`consistency_function`);
+    ``teacher_x0(x, t)`` is the teacher's clean estimate. One sample of ``n`` per batch item.
+    """
+    b = x0.shape[0]
+    n = torch.randint(0, len(grid) - 1, (b,), generator=generator)
+    t_hi, t_lo = grid[n + 1].to(x0.device), grid[n].to(x0.device)
+    z = randn_tensor(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    x_hi = process.add_noise(x0, y, z, t_hi)
+    with torch.no_grad():
+        x0_teacher = teacher_x0(x_hi, t_hi)
+        path_hi = [_expand(v.float(), x0) for v in process.path_coefficients(t_hi)]
+        path_lo = [_expand(v.float(), x0) for v in process.path_coefficients(t_lo)]
+        x_lo = residual_path_step(x0_teacher, x_hi, y, path_hi, path_lo)
+        goal = target(x_lo, t_lo)
+    return torch.mean((student(x_hi, t_hi) - goal) ** 2)
+
+
+@torch.no_grad()
+def sample_consistency(f: Callable, process, y: torch.Tensor, num_steps: int = 1,
+                       grid: Optional[torch.Tensor] = None, generator=None,
+                       x_start: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, int]:
+    """Multistep consistency sampling: ``num_steps`` evaluations from the top of ``grid``.
+
+    The times used are ``num_steps`` points of ``grid`` evenly spaced from its top; after each
+    evaluation the clean estimate is re-noised to the next time with ``add_noise``.
+    """
+    grid = consistency_grid(process) if grid is None else grid
+    top = len(grid) - 1
+    if not 1 <= num_steps <= top:
+        raise ValueError(f"steps must be in 1..{top}, got {num_steps}")
+    idx = torch.linspace(top, 0, num_steps + 1).round().long()[:-1]
+    times = grid[idx]
+    x = process.prior_sample(y, generator=generator) if x_start is None else x_start
+    x0 = x
+    for k, t in enumerate(times):
+        tb = torch.full((y.shape[0],), float(t), device=y.device, dtype=grid.dtype)
+        x0 = f(x, tb)
+        if k + 1 < len(times):
+            z = randn_tensor(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+            x = process.add_noise(x0, y, z, torch.full_like(tb, float(times[k + 1])))
+    return x0, num_steps

@@ -1,0 +1,205 @@
+"""Continuous mean-reverting SDE (SGMSE+ "OUVE") behind the same scheduler interface as ResShift.
+
+Forward SDE on ``t in [0, 1]`` (Richter et al., SGMSE+)::
+
+    dx = theta (y - x) dt + g(t) dw,      g(t) = s_min (s_max/s_min)^t sqrt(2 L),  L = ln(s_max/s_min)
+
+Marginal ``q(x_t | x0, y) = N(mu_t, sigma_t^2 I)`` with::
+
+    mu_t      = e^{-theta t} x0 + (1 - e^{-theta t}) y
+    sigma_t^2 = s_min^2 ((s_max/s_min)^{2t} - e^{-2 theta t}) L / (theta + L)
+
+The state is real-valued. Complex data (a spectrogram) is stored as two real channels
+(real, imaginary); SGMSE+'s complex noise has variance 1/2 per real part, so such data uses
+``component_scale = 1/sqrt(2)``: every per-channel standard deviation and diffusion coefficient
+here is the complex one times ``component_scale``. With that convention all formulas below are the
+ordinary real-coordinate ones.
+
+The network predicts the normalised noise ``eps`` (``x_t = mu_t + sigma_t eps``), so
+
+    score = -eps_hat / sigma_t,     x0_hat = (x_t - (1 - a_t) y - sigma_t eps_hat) / a_t,  a_t = e^{-theta t}
+
+and the denoising score-matching loss ``|sigma_t s_theta + z|^2`` is ``|eps_hat - z|^2``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+import torch
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
+from diffusers.utils.torch_utils import randn_tensor
+
+from .processes import ProcessStepOutput, _expand
+
+
+class OUVEScheduler(SchedulerMixin, ConfigMixin):
+    """SGMSE+'s Ornstein-Uhlenbeck SDE with variance-exploding noise, as a diffusers scheduler.
+
+    Timesteps are continuous floats in ``[t_eps, 1]``. ``set_timesteps(N)`` gives SGMSE+'s
+    reverse grid ``linspace(1, t_eps, N)``; :meth:`step` is its reverse-diffusion predictor and
+    :meth:`correct` its annealed Langevin corrector (see :func:`shared.samplers.sample_predictor_corrector`).
+
+    Args:
+        theta: stiffness of the drift toward ``y``.
+        sigma_min, sigma_max: the noise schedule's end points (complex standard deviations).
+        t_eps: smallest time used in training and sampling.
+        num_train_timesteps: default number of reverse steps ``N``.
+        component_scale: per-real-channel factor on every standard deviation (``1/sqrt(2)`` for
+            complex data stored as real/imaginary channels, ``1`` for real data).
+    """
+
+    config_name = "scheduler_config.json"
+    order = 1
+    prediction_type = "epsilon"
+
+    @register_to_config
+    def __init__(self, theta: float = 1.5, sigma_min: float = 0.05, sigma_max: float = 0.5,
+                 t_eps: float = 0.03, num_train_timesteps: int = 30, component_scale: float = 1.0):
+        if not 0 < sigma_min < sigma_max:
+            raise ValueError("need 0 < sigma_min < sigma_max")
+        if theta <= 0:
+            raise ValueError("theta must be > 0")
+        if not 0 < t_eps < 1:
+            raise ValueError("t_eps must be in (0, 1)")
+        self.log_ratio = math.log(sigma_max / sigma_min)
+        self.num_inference_steps: Optional[int] = None
+        self.timesteps = torch.linspace(1.0, t_eps, num_train_timesteps)
+
+    # ----------------------------------------------------------------- schedule
+    def _t(self, t) -> torch.Tensor:
+        return torch.as_tensor(t, dtype=torch.float64)
+
+    def sigma(self, t) -> torch.Tensor:
+        """Complex marginal std ``sigma_t`` (0.389 at t = 1 with the defaults), unscaled."""
+        c = self.config
+        t = self._t(t)
+        L = self.log_ratio
+        var = c.sigma_min**2 * (torch.exp(2 * L * t) - torch.exp(-2 * c.theta * t)) * L / (c.theta + L)
+        return var.sqrt()
+
+    def marginal_std(self, t) -> torch.Tensor:
+        """Per-channel standard deviation of ``x_t`` given ``(x0, y)``: ``component_scale * sigma_t``."""
+        return self.config.component_scale * self.sigma(t)
+
+    def mean_coefficient(self, t) -> torch.Tensor:
+        """Weight ``a_t = e^{-theta t}`` of ``x0`` in the marginal mean ``a_t x0 + (1 - a_t) y``."""
+        return torch.exp(-self.config.theta * self._t(t))
+
+    def diffusion(self, t) -> torch.Tensor:
+        """Per-channel diffusion coefficient ``component_scale * g(t)``."""
+        c = self.config
+        t = self._t(t)
+        g = c.sigma_min * torch.exp(self.log_ratio * t) * math.sqrt(2 * self.log_ratio)
+        return c.component_scale * g
+
+    def path_coefficients(self, t) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(a_t, s_t)`` with ``x_t = a_t x0 + (1 - a_t) y + s_t eps`` (the common residual-path form)."""
+        return self.mean_coefficient(t), self.marginal_std(t)
+
+    def set_timesteps(self, num_inference_steps: Optional[int] = None, device=None,
+                      t_start: float = 1.0) -> None:
+        """Reverse grid ``linspace(t_start, t_eps, N)`` (SGMSE+ uses ``t_start = 1``)."""
+        n = self.config.num_train_timesteps if num_inference_steps is None else int(num_inference_steps)
+        if n < 1:
+            raise ValueError(f"steps must be >= 1, got {n}")
+        if not self.config.t_eps < t_start <= 1.0:
+            raise ValueError(f"t_start must be in (t_eps, 1], got {t_start}")
+        self.num_inference_steps = n
+        self.timesteps = torch.linspace(t_start, self.config.t_eps, n, device=device)
+
+    def step_size(self, index: int) -> float:
+        """``dt`` of reverse step ``index``: the gap to the next grid time, and ``t_eps`` (to 0) last."""
+        ts = self.timesteps
+        return float(ts[index] - ts[index + 1]) if index + 1 < len(ts) else float(ts[-1])
+
+    # ----------------------------------------------------------------- forward process
+    def add_noise(self, original_samples, y, noise, timesteps) -> torch.Tensor:
+        """A draw from ``q(x_t | x0, y)``: ``a_t x0 + (1 - a_t) y + s_t noise``."""
+        a = _expand(self.mean_coefficient(timesteps), original_samples)
+        s = _expand(self.marginal_std(timesteps), original_samples)
+        return a * original_samples + (1 - a) * y + s * noise
+
+    def prior_sample(self, y: torch.Tensor, generator=None, t: float = 1.0) -> torch.Tensor:
+        """Start of the reverse process: ``x_t = y + s_t z`` (SGMSE+: t = 1; CRP/StoRM may start lower)."""
+        z = randn_tensor(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+        return y + float(self.marginal_std(t)) * z
+
+    def scale_model_input(self, sample: torch.Tensor, timestep=None) -> torch.Tensor:
+        """SGMSE+ feeds ``x_t`` unscaled (the data are normalised by the input's peak)."""
+        return sample
+
+    def model_time(self, timesteps) -> torch.Tensor:
+        """Continuous ``t`` scaled to the 0..1000 range the diffusers time embedding expects."""
+        return torch.as_tensor(timesteps).float() * 1000.0
+
+    # ----------------------------------------------------------------- conversions
+    def score(self, eps_hat: torch.Tensor, timesteps) -> torch.Tensor:
+        """``grad log p_t(x) = -eps_hat / s_t``."""
+        return -eps_hat / _expand(self.marginal_std(timesteps), eps_hat)
+
+    def predict_x0(self, eps_hat: torch.Tensor, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
+        """Tweedie estimate ``x0_hat = (x_t - (1 - a_t) y - s_t eps_hat) / a_t``."""
+        a = _expand(self.mean_coefficient(timesteps), sample)
+        s = _expand(self.marginal_std(timesteps), sample)
+        return (sample - (1 - a) * y - s * eps_hat) / a
+
+    # ----------------------------------------------------------------- reverse process
+    def step(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, y: torch.Tensor,
+             generator=None, dt: Optional[float] = None, return_dict: bool = True):
+        """Reverse-diffusion predictor (Euler-Maruyama on the reverse SDE) over ``dt``::
+
+            x_mean = x - theta (y - x) dt + g^2 dt score,     x = x_mean + g sqrt(dt) z
+
+        ``dt`` defaults to the gap to the next time of the current grid. ``pred_original_sample``
+        holds ``x_mean`` (SGMSE+ returns it, noise-free, after the last step).
+        """
+        if dt is None:
+            index = int(torch.argmin((self.timesteps - float(timestep)).abs()))
+            dt = self.step_size(index)
+        t = float(timestep)
+        g = float(self.diffusion(t))
+        x_mean = sample - self.config.theta * (y - sample) * dt + g**2 * dt * self.score(model_output, t)
+        z = randn_tensor(sample.shape, generator=generator, device=sample.device, dtype=sample.dtype)
+        prev = x_mean + g * math.sqrt(dt) * z
+        if not return_dict:
+            return (prev, x_mean)
+        return ProcessStepOutput(prev_sample=prev, pred_original_sample=x_mean)
+
+    def correct(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, snr: float = 0.5,
+                generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One annealed Langevin corrector step, ``eps = 2 (snr s_t)^2``::
+
+            x_mean = x + eps score,     x = x_mean + sqrt(2 eps) z
+
+        Returns ``(x, x_mean)``.
+        """
+        step = 2 * (snr * float(self.marginal_std(timestep))) ** 2
+        x_mean = sample + step * self.score(model_output, timestep)
+        z = randn_tensor(sample.shape, generator=generator, device=sample.device, dtype=sample.dtype)
+        return x_mean + math.sqrt(2 * step) * z, x_mean
+
+    def ode_velocity(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, y: torch.Tensor):
+        """Probability-flow ODE ``dx/dt = theta (y - x) - g^2/2 score``."""
+        g = float(self.diffusion(timestep))
+        return self.config.theta * (y - sample) - 0.5 * g**2 * self.score(model_output, timestep)
+
+    # ----------------------------------------------------------------- training
+    def sample_training_timesteps(self, batch_size: int, device=None, generator=None) -> torch.Tensor:
+        """``t ~ U(t_eps, 1)``."""
+        u = torch.rand((batch_size,), generator=generator)
+        return (self.config.t_eps + (1 - self.config.t_eps) * u).to(device)
+
+    def training_loss(self, denoise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                      x0: torch.Tensor, y: torch.Tensor, generator=None) -> torch.Tensor:
+        """Denoising score matching ``E |s_t s_theta(x_t, y, t) + z|^2 = E |eps_theta - z|^2``."""
+        t = self.sample_training_timesteps(x0.shape[0], device=x0.device, generator=generator)
+        z = randn_tensor(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        x_t = self.add_noise(x0, y, z, t)
+        return torch.mean((denoise(x_t, t) - z) ** 2)
+
+    def __len__(self) -> int:
+        return self.config.num_train_timesteps
+

@@ -1,0 +1,174 @@
+"""Audio vertical: representation, metrics, corpus split, noise and rooms, the enhancer pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from audio.corpus import SPLITS, Voice, text_corpus, voice_catalogue
+from audio.data import SpeechPairs, task_plane
+from audio.enhancer import SpeechEnhancer, check_waveform
+from audio.metrics import estoi, pesq_wb, si_sdr
+from audio.noise import coloured_noise, mix_at_snr, reverberate, room_impulse_response
+from audio.spectral import CompressedSTFT, peak_normalise
+from shared.files import InputError
+
+
+@pytest.mark.parametrize("length", [16000, 12345, 4000])
+def test_stft_round_trip(length):
+    stft = CompressedSTFT()
+    x = torch.randn(2, length, generator=torch.Generator().manual_seed(0)) * 0.3
+    spec = stft(x)
+    assert spec.shape == (2, 2, 256, stft.frames(length))
+    assert float((stft.inverse(spec, length) - x).abs().max()) < 1e-4
+
+
+def test_stft_compression_formula():
+    stft = CompressedSTFT()
+    x = torch.randn(8000, generator=torch.Generator().manual_seed(1))
+    X = stft.stft(x)
+    spec = stft(x)
+    mag = torch.sqrt(spec[0] ** 2 + spec[1] ** 2)
+    assert torch.allclose(mag, 0.15 * X.abs() ** 0.5, atol=1e-5)
+    assert stft.frames(stft.length_for_frames(192)) == 192
+
+
+def test_peak_normalise():
+    y, x, f = peak_normalise(torch.tensor([[0.5, -2.0]]), torch.tensor([[1.0, 1.0]]))
+    assert float(y.abs().max()) == 1.0 and torch.allclose(x, torch.tensor([[0.5, 0.5]])) and float(f) == 2.0
+
+
+def test_si_sdr_known_cases(rng):
+    s = rng.standard_normal(16000)
+    assert si_sdr(3.0 * s, s) > 100            # scale invariant
+    n = rng.standard_normal(16000)
+    n -= np.dot(n, s) / np.dot(s, s) * s         # orthogonal noise at exactly 10 dB
+    n *= np.sqrt(np.dot(s, s) / np.dot(n, n) / 10)
+    assert si_sdr(s + n, s) == pytest.approx(10.0, abs=1e-3)   # mean removal perturbs it slightly
+
+
+def test_pesq_and_estoi_on_speech(speech_clip, rng):
+    clean = speech_clip
+    noisy = mix_at_snr(clean, rng.standard_normal(len(clean)).astype(np.float32), 0.0)
+    assert pesq_wb(clean, clean) > 4.5
+    assert estoi(clean, clean) > 0.99
+    assert pesq_wb(noisy, clean) < 2.0
+    assert estoi(noisy, clean) < 0.8
+
+
+def test_mix_at_snr_exact(rng):
+    s, n = rng.standard_normal(8000), rng.standard_normal(8000)
+    mixed = mix_at_snr(s, n, 5.0)
+    assert 10 * np.log10(np.mean(s**2) / np.mean((mixed - s) ** 2)) == pytest.approx(5.0, abs=1e-3)
+
+
+def test_coloured_noise_slopes(rng):
+    """Pink noise loses ~3 dB of power per octave, brown ~6 dB, white none."""
+    for exponent, slope in ((0, 0.0), (1, -3.0), (2, -6.0)):
+        x = coloured_noise(2**16, exponent, rng)
+        p = np.abs(np.fft.rfft(x)) ** 2
+        f = np.fft.rfftfreq(len(x))
+        lo = p[(f > 0.01) & (f < 0.02)].mean()
+        hi = p[(f > 0.02) & (f < 0.04)].mean()
+        assert 10 * np.log10(hi / lo) == pytest.approx(slope, abs=1.0)
+
+
+def test_room_impulse_response_direct_path(rng):
+    rir = room_impulse_response(0.5, rng)
+    assert rir[0] == pytest.approx(1.0) and np.abs(rir).max() == pytest.approx(1.0)
+    dry = rng.standard_normal(4000).astype(np.float32)
+    wet = reverberate(dry, rir)
+    assert wet.shape == dry.shape and np.dot(wet, dry) > 0.5 * np.dot(dry, dry)
+
+
+def test_corpus_splits_are_disjoint_by_voice_and_text():
+    voices = {s: {v.key for v in voice_catalogue(s)} for s in SPLITS}
+    texts = {s: set(text_corpus(s)) for s in SPLITS}
+    assert not voices["train"] & voices["validation"]
+    assert not texts["train"] & texts["validation"]
+    assert len(voices["train"]) > 500 and len(texts["train"]) > 1000
+    assert Voice("flite", "slt").split == "validation"
+
+
+def test_training_pairs(speech_clip):
+    from audio.corpus import SpeechCorpus
+    from audio.data import Degrader
+
+    audio = (np.tile(speech_clip, 2) * 32767).astype(np.int16)
+    corpus = SpeechCorpus(audio, np.array([0, len(speech_clip), len(audio)]), np.array(["a", "b"]), np.array(["x", "y"]))
+    rirs = [room_impulse_response(0.4, np.random.default_rng(0))]
+    ds = SpeechPairs(Degrader(corpus, [np.random.default_rng(0).standard_normal(8000).astype(np.float32)], rirs),
+                     frames=64, length=4)
+    item = ds[0]
+    assert item["x0"].shape == item["y"].shape == (2, 256, 64)
+    assert item["cond"].shape == (1, 128, 32)
+    assert torch.equal(ds[1]["y"], ds[1]["y"])          # reproducible per index
+    assert task_plane("dereverb", (2, 2)).unique().tolist() == [1.0]
+
+
+@pytest.mark.parametrize("bad,msg", [
+    (np.zeros(0, np.float32), "empty"),
+    (np.full(8000, np.nan, np.float32), "NaN"),
+    (np.ones(100, np.float32), "too short"),
+    (np.zeros(16000, np.float32), "silent"),
+])
+def test_check_waveform_errors(bad, msg):
+    with pytest.raises(InputError, match=msg):
+        check_waveform(bad, 16000, "clip.wav")
+
+
+@pytest.fixture(scope="module")
+def enhancer(tiny_audio_weights):
+    return SpeechEnhancer.from_pretrained(tiny_audio_weights, device="cpu")
+
+
+def test_enhancer_methods_available(enhancer):
+    assert enhancer.methods == ["onestep", "storm", "sgmse", "predictive"]
+    with pytest.raises(InputError, match="1..30"):
+        enhancer.check_method("onestep", 31)
+    with pytest.raises(InputError, match="exactly one"):
+        enhancer.check_method("predictive", 2)
+
+
+@pytest.mark.parametrize("method,steps,nfe", [("onestep", 1, 1), ("onestep", 2, 2), ("predictive", None, 1),
+                                              ("storm", 2, 5), ("sgmse", 3, 6)])
+def test_enhancer_evaluations(enhancer, speech_clip, method, steps, nfe):
+    out = enhancer(speech_clip[:16000], 16000, method=method, steps=steps)
+    assert out.shape == (16000,) and out.dtype == np.float32 and np.all(np.isfinite(out))
+    assert enhancer.last_run.network_evaluations == nfe
+
+
+def test_enhancer_resamples_and_keeps_channels(enhancer, speech_clip):
+    import torchaudio.functional as AF
+
+    stereo44 = AF.resample(torch.from_numpy(speech_clip[:24000]), 16000, 44100)
+    stereo44 = torch.stack([stereo44, 0.5 * stereo44]).numpy()
+    out = enhancer(stereo44, 44100, method="predictive")
+    assert out.shape == stereo44.shape
+    # the second channel is the first at half level: the peak-normalised model sees the same input
+    assert np.allclose(out[1], 0.5 * out[0], atol=1e-4)
+    as_torch = enhancer(torch.from_numpy(stereo44[0]), 44100, method="predictive")
+    assert isinstance(as_torch, torch.Tensor) and torch.allclose(as_torch, torch.from_numpy(out[0]), atol=1e-5)
+
+
+def test_enhancer_same_seed_same_output(enhancer, speech_clip):
+    a = enhancer(speech_clip[:16000], 16000, method="sgmse", steps=2, seed=5)
+    b = enhancer(speech_clip[:16000], 16000, method="sgmse", steps=2, seed=5)
+    c = enhancer(speech_clip[:16000], 16000, method="sgmse", steps=2, seed=6)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_chunked_matches_whole_file(enhancer, speech_clip):
+    whole = enhancer(speech_clip, 16000, method="predictive", chunk_frames=None)
+    chunked = enhancer(speech_clip, 16000, method="predictive", chunk_frames=128, overlap=48)
+    assert enhancer.last_run.chunks > 1
+    rel = np.sqrt(np.mean((whole - chunked) ** 2) / np.mean(whole**2))
+    assert rel < 0.05
+
+
+def test_enhancer_rejects_bad_task_and_shape(enhancer, speech_clip):
+    with pytest.raises(InputError, match="task"):
+        enhancer(speech_clip, 16000, task="declip")
+    with pytest.raises(InputError, match="shape"):
+        enhancer(speech_clip.reshape(1, 1, -1), 16000)

@@ -1,0 +1,217 @@
+"""OU mean-reverting SDE (SGMSE+ OUVE), its samplers, and consistency models on residual paths."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from shared.consistency import (boundary_coefficients, consistency_function, consistency_grid,
+                                distillation_loss, sample_consistency)
+from shared.processes import DirectPrediction, ResShiftScheduler
+from shared.samplers import residual_path_step, sample_predictor_corrector, sample_probability_flow
+from shared.sde import OUVEScheduler
+
+
+def integrated_variance(process: OUVEScheduler, t: float, n: int = 20000) -> float:
+    """Variance at ``t`` from the SDE coefficients: ``v(t) = int_0^t e^{-2 theta (t-u)} g(u)^2 du``
+    (the solution of ``dv/dt = -2 theta v + g^2``, v(0) = 0), trapezoid rule."""
+    u = np.linspace(0.0, t, n + 1)
+    g2 = process.diffusion(torch.from_numpy(u)).numpy() ** 2
+    return float(np.trapezoid(np.exp(-2 * process.config.theta * (t - u)) * g2, u))
+
+
+def integrated_mean(process: OUVEScheduler, x0: float, y: float, t: float, n: int = 20000) -> float:
+    """Euler integration of the drift ``dm/dt = theta (y - m)``, m(0) = x0."""
+    m, dt = x0, t / n
+    for _ in range(n):
+        m += process.config.theta * (y - m) * dt
+    return m
+
+
+@pytest.mark.parametrize("t", [0.03, 0.3, 0.7, 1.0])
+@pytest.mark.parametrize("scale", [1.0, 1 / math.sqrt(2)])
+def test_ouve_variance_matches_integrated_sde(t, scale):
+    p = OUVEScheduler(component_scale=scale)
+    assert float(p.marginal_std(t)) ** 2 == pytest.approx(integrated_variance(p, t), rel=1e-4)
+
+
+def test_ouve_mean_matches_integrated_drift():
+    p = OUVEScheduler()
+    for t in (0.1, 0.5, 1.0):
+        a = float(p.mean_coefficient(t))
+        assert a * 2.0 + (1 - a) * (-1.0) == pytest.approx(integrated_mean(p, 2.0, -1.0, t), abs=1e-3)
+
+
+def test_ouve_reference_values():
+    p = OUVEScheduler()
+    assert float(p.sigma(1.0)) == pytest.approx(0.389, abs=5e-4)   # DESIGN.md
+    assert float(p.sigma(0.0)) == 0.0
+    s = p.sigma(torch.linspace(0, 1, 50))
+    assert torch.all(s[1:] > s[:-1])
+
+
+def test_ouve_add_noise_statistics():
+    p = OUVEScheduler(component_scale=1 / math.sqrt(2))
+    g = torch.Generator().manual_seed(0)
+    x0, y = torch.full((200000,), 0.5), torch.full((200000,), -0.3)
+    t = torch.full((200000,), 0.6)
+    x = p.add_noise(x0, y, torch.randn(200000, generator=g), t)
+    a = math.exp(-1.5 * 0.6)
+    assert float(x.mean()) == pytest.approx(a * 0.5 - (1 - a) * 0.3, abs=3e-3)
+    assert float(x.std()) == pytest.approx(float(p.sigma(0.6)) / math.sqrt(2), rel=1e-2)
+
+
+def test_ouve_conversions_round_trip():
+    p = OUVEScheduler()
+    g = torch.Generator().manual_seed(1)
+    x0, y, z = (torch.randn(2, 3, 4, generator=g) for _ in range(3))
+    t = 0.4
+    x_t = p.add_noise(x0, y, z, torch.tensor(t))
+    assert torch.allclose(p.predict_x0(z, x_t, y, t), x0, atol=1e-5)
+    assert torch.allclose(p.score(z, t), -z / p.marginal_std(t).float(), atol=1e-6)
+
+
+def test_ouve_training_loss_zero_for_exact_noise_predictor():
+    p = OUVEScheduler()
+    g = torch.Generator().manual_seed(2)
+    x0, y = torch.randn(4, 2, 8, 8, generator=g), torch.randn(4, 2, 8, 8, generator=g)
+
+    def exact(x_t, t):  # knows x0: recovers the noise from the marginal
+        a = p.mean_coefficient(t).float().view(-1, 1, 1, 1)
+        s = p.marginal_std(t).float().view(-1, 1, 1, 1)
+        return (x_t - a * x0 - (1 - a) * y) / s
+
+    assert float(p.training_loss(exact, x0, y)) < 1e-8
+
+
+def test_ouve_config_round_trip(tmp_path):
+    p = OUVEScheduler(theta=2.0, component_scale=0.5)
+    p.save_config(tmp_path)
+    q = OUVEScheduler.from_config(OUVEScheduler.load_config(tmp_path))
+    assert q.config.theta == 2.0 and q.config.component_scale == 0.5
+
+
+def test_pc_sampler_grid_and_evaluations():
+    p = OUVEScheduler()
+    y = torch.zeros(1, 2, 4, 4)
+    _, nfe = sample_predictor_corrector(lambda x, t: torch.zeros_like(x), p, y, num_steps=7)
+    assert nfe == 14
+    assert float(p.timesteps[0]) == 1.0 and float(p.timesteps[-1]) == pytest.approx(0.03)
+    assert sum(p.step_size(i) for i in range(7)) == pytest.approx(1.0)
+
+
+def test_pc_sampler_same_seed_same_output():
+    p = OUVEScheduler()
+    y = torch.randn(1, 2, 8, 8, generator=torch.Generator().manual_seed(0))
+    model = lambda x, t: 0.1 * (x - y)  # noqa: E731
+    runs = [sample_predictor_corrector(model, p, y, 5, generator=torch.Generator().manual_seed(s))[0]
+            for s in (3, 3, 4)]
+    assert torch.equal(runs[0], runs[1])
+    assert not torch.equal(runs[0], runs[2])
+
+
+def _oracle(p: OUVEScheduler, x0: torch.Tensor, y: torch.Tensor):
+    """The exact eps-predictor for a point-mass data distribution at ``x0`` (score known in closed form)."""
+    def model(x, t):
+        t = float(t.reshape(-1)[0]) if torch.is_tensor(t) else float(t)
+        a, s = float(p.mean_coefficient(t)), float(p.marginal_std(t))
+        return (x - a * x0 - (1 - a) * y) / s
+    return model
+
+
+@pytest.mark.parametrize("method", ["ddim", "rk45"])
+def test_probability_flow_recovers_point_mass(method):
+    p = OUVEScheduler(component_scale=1 / math.sqrt(2))
+    g = torch.Generator().manual_seed(0)
+    x0, y = torch.randn(1, 2, 4, 4, generator=g), torch.randn(1, 2, 4, 4, generator=g)
+    x_start = p.prior_sample(y, generator=g)
+    out, nfe = sample_probability_flow(_oracle(p, x0, y), p, y, num_steps=4, method=method, x_start=x_start)
+    if method == "ddim":  # exact steps, then the Tweedie estimate at t_eps: x0 itself
+        expected = x0
+    else:  # the exact ODE keeps the initial noise direction: x_{t_eps} = mean + s(t_eps) eps
+        a1, s1 = (float(v) for v in p.path_coefficients(1.0))
+        a, s = (float(v) for v in p.path_coefficients(0.03))
+        eps = (x_start - a1 * x0 - (1 - a1) * y) / s1
+        expected = a * x0 + (1 - a) * y + s * eps
+    assert torch.allclose(out, expected, atol=1e-3)
+    assert nfe == 5 if method == "ddim" else nfe > 5
+
+
+def test_pc_sampler_recovers_point_mass():
+    p = OUVEScheduler(component_scale=1 / math.sqrt(2))
+    g = torch.Generator().manual_seed(0)
+    x0, y = torch.randn(1, 2, 16, 16, generator=g), torch.randn(1, 2, 16, 16, generator=g)
+    out, _ = sample_predictor_corrector(_oracle(p, x0, y), p, y, num_steps=30, generator=g)
+    assert float((out - x0).pow(2).mean().sqrt()) < 0.05
+
+
+def test_residual_path_step_is_sinsr_for_resshift():
+    p = ResShiftScheduler()
+    g = torch.Generator().manual_seed(0)
+    x_t, x0_hat, y = (torch.randn(1, 3, 4, 4, generator=g) for _ in range(3))
+    ours = residual_path_step(x0_hat, x_t, y, [float(v) for v in p.path_coefficients(3)],
+                              [float(v) for v in p.path_coefficients(1)])
+    p.set_timesteps(4)
+    p.timesteps = torch.tensor([3, 1, 0])
+    p.num_inference_steps = 3
+    sinsr = p.step(x0_hat, 3, x_t, y, deterministic=True).prev_sample
+    assert torch.allclose(ours, sinsr, atol=1e-5)
+
+
+def test_consistency_boundary_condition():
+    c_skip, c_out = boundary_coefficients(torch.tensor([0.1, 0.5]), 0.1, 0.2)
+    assert float(c_skip[0]) == 1.0 and float(c_out[0]) == 0.0
+    assert float(c_skip[1]) == pytest.approx(0.04 / (0.16 + 0.04))
+    for process in (OUVEScheduler(), ResShiftScheduler()):
+        grid = consistency_grid(process, 10)
+        y, x = torch.randn(2, 2, 4, 4), torch.randn(2, 2, 4, 4)
+        f = consistency_function(lambda x, t: torch.randn_like(x), process, y, 0.1, grid[0])
+        assert torch.allclose(f(x, grid[0].expand(2)), x)
+
+
+def test_consistency_grids():
+    assert consistency_grid(ResShiftScheduler()).tolist() == [-1, 0, 1, 2, 3]
+    g = consistency_grid(OUVEScheduler(), 30)
+    assert len(g) == 31 and float(g[0]) == pytest.approx(0.03) and float(g[-1]) == 1.0
+
+
+@pytest.mark.parametrize("process", [OUVEScheduler(component_scale=0.7071), ResShiftScheduler()])
+def test_distillation_loss_zero_for_exact_consistency_function(process):
+    """With an exact teacher (point mass) the ideal consistency function returns x0 everywhere
+    except at the boundary, where it is the identity; the loss then vanishes."""
+    g = torch.Generator().manual_seed(0)
+    x0, y = torch.randn(3, 2, 4, 4, generator=g), torch.randn(3, 2, 4, 4, generator=g)
+    grid = consistency_grid(process, 8)
+
+    def ideal(x, t):  # trajectory of a point mass: every point maps to its x0 (boundary: identity)
+        at_min = (t == grid[0]).float().view(-1, 1, 1, 1)
+        return at_min * x + (1 - at_min) * x0
+
+    teacher_x0 = lambda x, t: x0  # noqa: E731
+    # pairs never use t_n = t_min for the continuous grid except n = 0, where x_lo is x0-consistent
+    loss = distillation_loss(ideal, ideal, teacher_x0, process, x0, y, grid[1:] if hasattr(process, "sigma") else grid)
+    assert float(loss) < 1e-10
+
+
+def test_multistep_consistency_sampling_counts_and_seed():
+    p = OUVEScheduler()
+    y = torch.randn(1, 2, 4, 4)
+    f = lambda x, t: 0.5 * x  # noqa: E731
+    for steps in (1, 2, 4):
+        out, nfe = sample_consistency(f, p, y, steps, generator=torch.Generator().manual_seed(0))
+        again, _ = sample_consistency(f, p, y, steps, generator=torch.Generator().manual_seed(0))
+        assert nfe == steps and torch.equal(out, again)
+    with pytest.raises(ValueError):
+        sample_consistency(f, p, y, 0)
+
+
+def test_direct_prediction_process():
+    p = DirectPrediction()
+    x0, y = torch.randn(2, 2, 4, 4), torch.randn(2, 2, 4, 4)
+    assert torch.equal(p.add_noise(x0, y, torch.randn_like(x0), 0), y)
+    assert float(p.training_loss(lambda x, t: x0, x0, y)) == 0.0
+    with pytest.raises(ValueError):
+        p.set_timesteps(3)
