@@ -139,6 +139,7 @@ def sample_probability_flow(
     x_start: Optional[torch.Tensor] = None,
     rtol: float = 1e-5,
     atol: float = 1e-5,
+    denoise: bool = True,
     generator=None,
 ) -> tuple[torch.Tensor, int]:
     """Integrate the probability-flow ODE of a continuous process from ``t_start`` to ``t_eps``.
@@ -147,12 +148,17 @@ def sample_probability_flow(
     exponential integrator); after the last step the Tweedie ``x0_hat`` is returned.
     ``method="euler"``: fixed Euler steps of ``dx/dt = theta (y - x) - g^2/2 score``.
     ``method="rk45"``: adaptive Dormand-Prince (``scipy.integrate.solve_ivp``, as SGMSE+'s ODE
-    sampler) with tolerances ``rtol``/``atol``; ``num_steps`` is ignored.
+    sampler) with tolerances ``rtol``/``atol``; ``num_steps`` is ignored. With ``denoise`` (as
+    SGMSE+) one noise-free predictor step from ``t_eps`` to 0 follows.
     """
     x = process.prior_sample(y, generator=generator, t=t_start) if x_start is None else x_start
     t_eps = process.config.t_eps
     if method == "rk45":
-        return _solve_ivp(model, process, x, y, t_start, t_eps, rtol, atol)
+        x, nfe = _solve_ivp(model, process, x, y, t_start, t_eps, rtol, atol)
+        if denoise:
+            x = process.step(model(x, _batch_time(t_eps, y)), t_eps, x, y, dt=t_eps).pred_original_sample
+            nfe += 1
+        return x, nfe
     if method not in ("ddim", "euler"):
         raise ValueError(f"unknown ODE method {method!r}; choose 'ddim', 'euler' or 'rk45'")
     times = torch.linspace(t_start, t_eps, num_steps + 1)

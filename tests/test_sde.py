@@ -128,7 +128,8 @@ def test_probability_flow_recovers_point_mass(method):
     g = torch.Generator().manual_seed(0)
     x0, y = torch.randn(1, 2, 4, 4, generator=g), torch.randn(1, 2, 4, 4, generator=g)
     x_start = p.prior_sample(y, generator=g)
-    out, nfe = sample_probability_flow(_oracle(p, x0, y), p, y, num_steps=4, method=method, x_start=x_start)
+    out, nfe = sample_probability_flow(_oracle(p, x0, y), p, y, num_steps=4, method=method, x_start=x_start,
+                                       denoise=False)
     if method == "ddim":  # exact steps, then the Tweedie estimate at t_eps: x0 itself
         expected = x0
     else:  # the exact ODE keeps the initial noise direction: x_{t_eps} = mean + s(t_eps) eps
