@@ -14,6 +14,10 @@ All preconditioning lives here, not in samplers::
   (ResShift likewise concatenates the upsampled input at the latent grid).
 * ``skip`` (0 or 1) makes the backbone predict the correction ``x0 - y`` instead of ``x0``;
   the output is still an ``x0`` estimate, so every sampler and loss is unchanged.
+* A process may instead own its preconditioning through two optional hooks (the continuous SDE
+  does, k-diffusion/EDM style): ``network_input(x_t, y, t)`` replaces ``c_in(t) x_t`` and
+  ``network_output(F, x_t, y, t)`` turns the backbone output into the process's model output
+  (``skip`` is then unused).
 """
 
 from __future__ import annotations
@@ -55,7 +59,10 @@ class ConditionalDenoiser(nn.Module):
     def backbone_input(self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor,
                        cond: Optional[torch.Tensor]) -> torch.Tensor:
         """``unshuffle(c_in(t) x_t)``, then ``unshuffle(y)`` (if ``concat_y``) and ``cond``, along channels."""
-        h = self._unshuffle(self.process.scale_model_input(x_t, t))
+        if hasattr(self.process, "network_input"):
+            h = self._unshuffle(self.process.network_input(x_t, y, t))
+        else:
+            h = self._unshuffle(self.process.scale_model_input(x_t, t))
         if self.concat_y:
             h = torch.cat([h, self._unshuffle(y).to(h.dtype)], dim=1)
         if cond is not None:
@@ -78,6 +85,8 @@ class ConditionalDenoiser(nn.Module):
         out = self.backbone(h, time).sample
         if self.unshuffle > 1:
             out = F.pixel_shuffle(out, self.unshuffle)
+        if hasattr(self.process, "network_output"):
+            return self.process.network_output(out, x_t, y, t)
         return self.skip * y + out if self.skip else out
 
 

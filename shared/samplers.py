@@ -108,7 +108,8 @@ def sample_predictor_corrector(
 
     On the grid ``linspace(t_start, t_eps, N)``, each step runs ``corrector_steps`` annealed
     Langevin corrections then one reverse-diffusion predictor step; the result is the last
-    predictor mean (no noise added at the end). ``model(x_t, t)`` returns the network's ``eps``.
+    predictor mean (no noise added at the end). ``model(x_t, t)`` returns the model output the
+    process understands (``eps`` or ``x0``, see :class:`shared.sde.OUVEScheduler`).
     With ``y`` replaced by a predictive estimate and ``x_start = y_hat + s z`` this is StoRM.
     N steps with one corrector cost ``2 N`` evaluations.
     """
@@ -118,7 +119,7 @@ def sample_predictor_corrector(
     for i, t in enumerate(process.timesteps):
         tb = _batch_time(t, y)
         for _ in range(corrector_steps):
-            x, x_mean = process.correct(model(x, tb), float(t), x, snr=snr, generator=generator)
+            x, x_mean = process.correct(model(x, tb), float(t), x, y, snr=snr, generator=generator)
             nfe += 1
         out = process.step(model(x, tb), float(t), x, y, generator=generator, dt=process.step_size(i))
         x, x_mean = out.prev_sample, out.pred_original_sample

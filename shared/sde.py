@@ -15,11 +15,26 @@ The state is real-valued. Complex data (a spectrogram) is stored as two real cha
 here is the complex one times ``component_scale``. With that convention all formulas below are the
 ordinary real-coordinate ones.
 
-The network predicts the normalised noise ``eps`` (``x_t = mu_t + sigma_t eps``), so
+Two parametrisations of the score network (``parametrization``):
 
-    score = -eps_hat / sigma_t,     x0_hat = (x_t - (1 - a_t) y - sigma_t eps_hat) / a_t,  a_t = e^{-theta t}
+* ``"eps"`` (SGMSE+): the network sees ``x_t`` and predicts the normalised noise ``eps``
+  (``x_t = mu_t + sigma_t eps``, ``a_t = e^{-theta t}``)::
 
-and the denoising score-matching loss ``|sigma_t s_theta + z|^2`` is ``|eps_hat - z|^2``.
+      score = -eps_hat / sigma_t,     x0_hat = (x_t - (1 - a_t) y - sigma_t eps_hat) / a_t
+
+  and the denoising score-matching loss ``|sigma_t s_theta + z|^2`` is ``|eps_hat - z|^2``.
+
+* ``"residual"`` (EDM preconditioning of the residual ``r = x0 - y``): with the effective noise
+  level ``q_t = sigma_t / a_t`` of ``(x_t - y) / a_t = r + q_t eps`` and data scale ``s_d``::
+
+      c_in = 1 / sqrt(q^2 + s_d^2),  c_skip = s_d^2 / (q^2 + s_d^2),  c_out = q s_d / sqrt(q^2 + s_d^2)
+      x0_hat = y + c_skip (x_t - y) / a_t + c_out F(c_in (x_t - y) / a_t)
+      score  = -(x_t - a_t x0_hat - (1 - a_t) y) / sigma_t^2
+
+  trained with EDM's weight ``lambda = 1/q^2 + 1/s_d^2`` on ``|x0_hat - x0|^2`` (a weighted DSM
+  loss: ``|sigma_t s_theta + z|^2 = |x0_hat - x0|^2 / q^2``). At high noise ``F = 0`` already gives
+  ``x0_hat ~ y``, so the network only learns the small correction: far easier than predicting
+  ``eps`` to the ~1 % precision that the residual needs at t = 1.
 """
 
 from __future__ import annotations
@@ -49,6 +64,8 @@ class OUVEScheduler(SchedulerMixin, ConfigMixin):
         num_train_timesteps: default number of reverse steps ``N``.
         component_scale: per-real-channel factor on every standard deviation (``1/sqrt(2)`` for
             complex data stored as real/imaginary channels, ``1`` for real data).
+        parametrization: ``"eps"`` (SGMSE+) or ``"residual"`` (EDM-preconditioned ``x0 - y``).
+        sigma_data: ``s_d``, the scale of ``x0 - y`` (``"residual"`` only).
     """
 
     config_name = "scheduler_config.json"
@@ -57,13 +74,16 @@ class OUVEScheduler(SchedulerMixin, ConfigMixin):
 
     @register_to_config
     def __init__(self, theta: float = 1.5, sigma_min: float = 0.05, sigma_max: float = 0.5,
-                 t_eps: float = 0.03, num_train_timesteps: int = 30, component_scale: float = 1.0):
+                 t_eps: float = 0.03, num_train_timesteps: int = 30, component_scale: float = 1.0,
+                 parametrization: str = "eps", sigma_data: float = 0.05):
         if not 0 < sigma_min < sigma_max:
             raise ValueError("need 0 < sigma_min < sigma_max")
         if theta <= 0:
             raise ValueError("theta must be > 0")
         if not 0 < t_eps < 1:
             raise ValueError("t_eps must be in (0, 1)")
+        if parametrization not in ("eps", "residual"):
+            raise ValueError("parametrization must be 'eps' or 'residual'")
         self.log_ratio = math.log(sigma_max / sigma_min)
         self.num_inference_steps: Optional[int] = None
         self.timesteps = torch.linspace(1.0, t_eps, num_train_timesteps)
@@ -135,16 +155,45 @@ class OUVEScheduler(SchedulerMixin, ConfigMixin):
         """Continuous ``t`` scaled to the 0..1000 range the diffusers time embedding expects."""
         return torch.as_tensor(timesteps).float() * 1000.0
 
-    # ----------------------------------------------------------------- conversions
-    def score(self, eps_hat: torch.Tensor, timesteps) -> torch.Tensor:
-        """``grad log p_t(x) = -eps_hat / s_t``."""
-        return -eps_hat / _expand(self.marginal_std(timesteps), eps_hat)
+    # ----------------------------------------------------------------- preconditioning
+    def _edm(self, timesteps, like: torch.Tensor):
+        """``(a_t, c_in, c_skip, c_out)`` broadcast against ``like`` (``"residual"`` parametrisation)."""
+        a = _expand(self.mean_coefficient(timesteps), like)
+        q = _expand(self.marginal_std(timesteps), like) / a
+        sd = self.config.sigma_data
+        norm = torch.sqrt(q**2 + sd**2)
+        return a, 1 / norm, sd**2 / norm**2, q * sd / norm
 
-    def predict_x0(self, eps_hat: torch.Tensor, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
-        """Tweedie estimate ``x0_hat = (x_t - (1 - a_t) y - s_t eps_hat) / a_t``."""
+    def network_input(self, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
+        """What the backbone sees of the state: ``x_t`` (eps) or ``c_in (x_t - y) / a_t`` (residual)."""
+        if self.config.parametrization == "eps":
+            return sample
+        a, c_in, _, _ = self._edm(timesteps, sample)
+        return c_in * (sample - y) / a
+
+    def network_output(self, out: torch.Tensor, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
+        """The model output from the backbone's ``F``: ``eps_hat = F`` or ``x0_hat`` (residual)."""
+        if self.config.parametrization == "eps":
+            return out
+        a, _, c_skip, c_out = self._edm(timesteps, sample)
+        return y + c_skip * (sample - y) / a + c_out * out
+
+    # ----------------------------------------------------------------- conversions
+    def predict_x0(self, model_output: torch.Tensor, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
+        """``x0_hat``: the output itself (residual) or Tweedie ``(x_t - (1 - a_t) y - s_t eps_hat) / a_t``."""
+        if self.config.parametrization == "residual":
+            return model_output
         a = _expand(self.mean_coefficient(timesteps), sample)
         s = _expand(self.marginal_std(timesteps), sample)
-        return (sample - (1 - a) * y - s * eps_hat) / a
+        return (sample - (1 - a) * y - s * model_output) / a
+
+    def score(self, model_output: torch.Tensor, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
+        """``grad log p_t(x)``: ``-eps_hat / s_t`` (eps) or ``-(x_t - a_t x0_hat - (1 - a_t) y) / s_t^2``."""
+        s = _expand(self.marginal_std(timesteps), sample)
+        if self.config.parametrization == "eps":
+            return -model_output / s
+        a = _expand(self.mean_coefficient(timesteps), sample)
+        return -(sample - a * model_output - (1 - a) * y) / s**2
 
     # ----------------------------------------------------------------- reverse process
     def step(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, y: torch.Tensor,
@@ -161,15 +210,15 @@ class OUVEScheduler(SchedulerMixin, ConfigMixin):
             dt = self.step_size(index)
         t = float(timestep)
         g = float(self.diffusion(t))
-        x_mean = sample - self.config.theta * (y - sample) * dt + g**2 * dt * self.score(model_output, t)
+        x_mean = sample - self.config.theta * (y - sample) * dt + g**2 * dt * self.score(model_output, sample, y, t)
         z = randn_tensor(sample.shape, generator=generator, device=sample.device, dtype=sample.dtype)
         prev = x_mean + g * math.sqrt(dt) * z
         if not return_dict:
             return (prev, x_mean)
         return ProcessStepOutput(prev_sample=prev, pred_original_sample=x_mean)
 
-    def correct(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, snr: float = 0.5,
-                generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+    def correct(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, y: torch.Tensor,
+                snr: float = 0.5, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
         """One annealed Langevin corrector step, ``eps = 2 (snr s_t)^2``::
 
             x_mean = x + eps score,     x = x_mean + sqrt(2 eps) z
@@ -177,14 +226,14 @@ class OUVEScheduler(SchedulerMixin, ConfigMixin):
         Returns ``(x, x_mean)``.
         """
         step = 2 * (snr * float(self.marginal_std(timestep))) ** 2
-        x_mean = sample + step * self.score(model_output, timestep)
+        x_mean = sample + step * self.score(model_output, sample, y, timestep)
         z = randn_tensor(sample.shape, generator=generator, device=sample.device, dtype=sample.dtype)
         return x_mean + math.sqrt(2 * step) * z, x_mean
 
     def ode_velocity(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, y: torch.Tensor):
         """Probability-flow ODE ``dx/dt = theta (y - x) - g^2/2 score``."""
         g = float(self.diffusion(timestep))
-        return self.config.theta * (y - sample) - 0.5 * g**2 * self.score(model_output, timestep)
+        return self.config.theta * (y - sample) - 0.5 * g**2 * self.score(model_output, sample, y, timestep)
 
     # ----------------------------------------------------------------- training
     def sample_training_timesteps(self, batch_size: int, device=None, generator=None) -> torch.Tensor:
@@ -194,11 +243,17 @@ class OUVEScheduler(SchedulerMixin, ConfigMixin):
 
     def training_loss(self, denoise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                       x0: torch.Tensor, y: torch.Tensor, generator=None) -> torch.Tensor:
-        """Denoising score matching ``E |s_t s_theta(x_t, y, t) + z|^2 = E |eps_theta - z|^2``."""
+        """Denoising score matching: ``E |eps_theta - z|^2`` (eps) or the EDM-weighted
+        ``E (1/q^2 + 1/s_d^2) |x0_hat - x0|^2`` (residual), ``t ~ U(t_eps, 1)``."""
         t = self.sample_training_timesteps(x0.shape[0], device=x0.device, generator=generator)
         z = randn_tensor(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
         x_t = self.add_noise(x0, y, z, t)
-        return torch.mean((denoise(x_t, t) - z) ** 2)
+        if self.config.parametrization == "eps":
+            return torch.mean((denoise(x_t, t) - z) ** 2)
+        a, _, _, _ = self._edm(t, x0)
+        q2 = (_expand(self.marginal_std(t), x0) / a) ** 2
+        weight = 1 / q2 + 1 / self.config.sigma_data**2
+        return torch.mean(weight * (denoise(x_t, t) - x0) ** 2)
 
     def __len__(self) -> int:
         return self.config.num_train_timesteps

@@ -76,8 +76,9 @@ def tiny_audio_weights(tmp_path_factory):
     root = tmp_path_factory.mktemp("audio_weights")
     ou = dict(component_scale=0.7071067811865476)
     save_denoiser(tiny_audio_denoiser(DirectPrediction(), 9, 1.0, False), root / "predictive")
-    save_denoiser(tiny_audio_denoiser(OUVEScheduler(**ou), 17, 0.0, True), root / "score")
-    save_denoiser(tiny_audio_denoiser(OUVEScheduler(**ou), 25, 0.0, True), root / "storm")
+    res = dict(ou, parametrization="residual")   # both parametrisations go through the pipeline
+    save_denoiser(tiny_audio_denoiser(OUVEScheduler(**res), 17, 0.0, True), root / "score")
+    save_denoiser(tiny_audio_denoiser(OUVEScheduler(**res), 25, 0.0, True), root / "storm")
     save_denoiser(tiny_audio_denoiser(OUVEScheduler(**ou), 17, 0.0, True, seed=1), root / "consistency",
                   extra={"consistency": {"sigma_data": 0.06, "num_intervals": 30}})
     return root

@@ -71,7 +71,28 @@ def test_ouve_conversions_round_trip():
     t = 0.4
     x_t = p.add_noise(x0, y, z, torch.tensor(t))
     assert torch.allclose(p.predict_x0(z, x_t, y, t), x0, atol=1e-5)
-    assert torch.allclose(p.score(z, t), -z / p.marginal_std(t).float(), atol=1e-6)
+    assert torch.allclose(p.score(z, x_t, y, t), -z / p.marginal_std(t).float(), atol=1e-6)
+    r = OUVEScheduler(parametrization="residual")   # the model output is x0 itself
+    assert torch.allclose(r.predict_x0(x0, x_t, y, t), x0)
+    assert torch.allclose(r.score(x0, x_t, y, t), -z / r.marginal_std(t).float(), atol=1e-4)
+
+
+def test_residual_preconditioning():
+    """EDM coefficients on the residual: F = 0 gives x0_hat = y at high noise and x_tilde at low noise;
+    an exact x0 gives zero loss; the weighted loss equals DSM up to the 1/s_d^2 term."""
+    p = OUVEScheduler(parametrization="residual", sigma_data=0.05, component_scale=0.7071)
+    g = torch.Generator().manual_seed(3)
+    x0, y, z = (0.1 * torch.randn(4, 2, 8, 8, generator=g) for _ in range(3))
+    hi, lo = torch.ones(4), torch.full((4,), 0.03)
+    x_hi = p.add_noise(x0, y, torch.randn(4, 2, 8, 8, generator=g), hi)
+    out_hi = p.network_output(torch.zeros_like(x0), x_hi, y, hi)
+    assert float((out_hi - y).abs().max()) < 0.01 * float((x_hi - y).abs().max())
+    x_lo = p.add_noise(x0, y, z, lo)
+    a = float(p.mean_coefficient(0.03))
+    c_skip = 0.05**2 / ((float(p.marginal_std(0.03)) / a) ** 2 + 0.05**2)
+    expected = y + c_skip * (x_lo - y) / a
+    assert torch.allclose(p.network_output(torch.zeros_like(x0), x_lo, y, lo), expected, atol=1e-6)
+    assert float(p.training_loss(lambda x_t, t: x0, x0, y)) == 0.0
 
 
 def test_ouve_training_loss_zero_for_exact_noise_predictor():
@@ -141,12 +162,16 @@ def test_probability_flow_recovers_point_mass(method):
     assert nfe == 5 if method == "ddim" else nfe > 5
 
 
-def test_pc_sampler_recovers_point_mass():
-    p = OUVEScheduler(component_scale=1 / math.sqrt(2))
+@pytest.mark.parametrize("parametrization", ["eps", "residual"])
+def test_pc_sampler_recovers_point_mass(parametrization):
+    p = OUVEScheduler(component_scale=1 / math.sqrt(2), parametrization=parametrization)
     g = torch.Generator().manual_seed(0)
-    x0, y = torch.randn(1, 2, 16, 16, generator=g), torch.randn(1, 2, 16, 16, generator=g)
-    out, _ = sample_predictor_corrector(_oracle(p, x0, y), p, y, num_steps=30, generator=g)
-    assert float((out - x0).pow(2).mean().sqrt()) < 0.05
+    # speech-spectrogram scale: x0 ~ 0.07, y - x0 ~ 0.045 (5 dB), noise at t = 1 ~ 0.28
+    x0 = 0.07 * torch.randn(1, 2, 16, 16, generator=g)
+    y = x0 + 0.045 * torch.randn(1, 2, 16, 16, generator=g)
+    model = _oracle(p, x0, y) if parametrization == "eps" else (lambda x, t: x0)
+    out, _ = sample_predictor_corrector(model, p, y, num_steps=30, generator=g)
+    assert float((out - x0).pow(2).mean()) < 0.01 * float((y - x0).pow(2).mean())
 
 
 def test_residual_path_step_is_sinsr_for_resshift():
