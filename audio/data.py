@@ -157,8 +157,7 @@ class SpeechEnhancementData(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         self.train_set.epoch = self.trainer.current_epoch if self.trainer else 0
         return DataLoader(self.train_set, batch_size=self.hparams.batch_size, shuffle=True,
-                          num_workers=self.hparams.num_workers, drop_last=True,
-                          persistent_workers=False)
+                          num_workers=self.hparams.num_workers, drop_last=True)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self.val_set, batch_size=self.hparams.batch_size, num_workers=0)

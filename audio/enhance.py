@@ -20,7 +20,7 @@ from shared.files import (InputError, add_common_options, atomic_write, check_ou
                           report_failures, run_jobs)
 
 from .data import TASKS
-from .enhancer import DEFAULT_STEPS, METHODS, SpeechEnhancer
+from .enhancer import DEFAULT_STEPS, METHODS, SpeechEnhancer, check_waveform
 
 EXTENSIONS = (".wav", ".flac", ".ogg")
 
@@ -75,19 +75,14 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     from tqdm.auto import tqdm
 
-    def handle(job, write) -> int:
+    def handle(job) -> int:
         samples, rate, subtype = read_audio(job.source)
-        try:
-            from .enhancer import check_waveform
-
-            check_waveform(samples, rate, str(job.source))
-            n = enhancer.num_chunks(samples.shape[-1], rate) * samples.shape[0]
-            chunks = tqdm(total=n, unit="chunk", leave=False, disable=args.quiet or n < 2)
-            out = enhancer(samples, rate, task=args.task, method=args.method, steps=steps, seed=args.seed,
-                           on_chunk=lambda: chunks.update(1))
-            chunks.close()
-        except InputError as err:
-            raise InputError(str(err).replace("input:", f"{job.source}:")) from None
+        check_waveform(samples, rate, str(job.source))   # here, so the message names the file
+        n = enhancer.num_chunks(samples.shape[-1], rate) * samples.shape[0]
+        chunks = tqdm(total=n, unit="chunk", leave=False, disable=args.quiet or n < 2)
+        out = enhancer(samples, rate, task=args.task, method=args.method, steps=steps, seed=args.seed,
+                       on_chunk=lambda: chunks.update(1))
+        chunks.close()
         write_audio(job.target, out, rate, subtype)
         return enhancer.last_run.network_evaluations
 

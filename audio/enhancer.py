@@ -128,8 +128,7 @@ class SpeechEnhancer:
     def enhance_spectrogram(self, y: torch.Tensor, task: str, method: str, steps: int,
                             generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, int]:
         """Enhance compressed spectrograms ``(B, 2, 256, F)`` (F a multiple of 16); returns ``(x0, nfe)``."""
-        first = self.models[MODELS_FOR[method][-1]]
-        u = first.unshuffle
+        u = self.models[MODELS_FOR[method][-1]].unshuffle
         cond = task_plane(task, (y.shape[-2] // u, y.shape[-1] // u), batch=y.shape[0]).to(y)
         if method == "predictive":
             return self.models["predictive"](y, torch.zeros(y.shape[0], dtype=torch.long, device=y.device), y, cond), 1
@@ -155,8 +154,7 @@ class SpeechEnhancer:
                         on_chunk: Optional[Callable[[], None]] = None) -> tuple[torch.Tensor, int]:
         """Enhance one 16 kHz channel ``(L,)``; returns ``(enhanced (L,), network evaluations)``."""
         length = wave.shape[-1]
-        frames = -(-self.stft.frames(length) // FRAME_MULTIPLE) * FRAME_MULTIPLE
-        padded = torch.zeros(self.stft.length_for_frames(frames), device=self.device)
+        padded = torch.zeros(self.stft.length_for_frames(self._frames(length)), device=self.device)
         padded[:length] = wave.to(self.device, torch.float32)
         peak = padded.abs().max().clamp_min(1e-8)
         spec = self.stft(padded / peak)[None]
@@ -178,8 +176,11 @@ class SpeechEnhancer:
                    overlap: int = CHUNK_OVERLAP) -> int:
         """Chunks per channel for a recording of ``samples`` at ``sample_rate``."""
         n16 = int(round(samples * SAMPLE_RATE / sample_rate))
-        frames = -(-self.stft.frames(n16) // FRAME_MULTIPLE) * FRAME_MULTIPLE
-        return count_tiles(self.stft.bins, frames, chunk_frames or None, overlap)
+        return count_tiles(self.stft.bins, self._frames(n16), chunk_frames or None, overlap)
+
+    def _frames(self, samples: int) -> int:
+        """STFT frames of ``samples`` at 16 kHz, rounded up to the backbone's multiple."""
+        return -(-self.stft.frames(samples) // FRAME_MULTIPLE) * FRAME_MULTIPLE
 
     def __call__(self, waveform, sample_rate: int, task: str = "denoise", method: str = "onestep",
                  steps: Optional[int] = None, seed: int = 0, chunk_frames: Optional[int] = CHUNK_FRAMES,

@@ -105,9 +105,9 @@ def fail(message: str) -> int:
     return 2
 
 
-def run_jobs(jobs: list[Job], handle: Callable[[Job, Callable], int], quiet: bool = False,
+def run_jobs(jobs: list[Job], handle: Callable[[Job], int], quiet: bool = False,
              unit: str = "file") -> tuple[list[str], int, float]:
-    """Run ``handle(job, bar_write)`` for every job under a progress bar.
+    """Run ``handle(job)`` for every job under a progress bar.
 
     ``handle`` returns the network evaluations it used. An :class:`InputError` (or any other
     error) in one job is printed as one line and collected; the other jobs still run.
@@ -125,7 +125,7 @@ def run_jobs(jobs: list[Job], handle: Callable[[Job, Callable], int], quiet: boo
     for job in jobs:
         bar.set_description(job.source.name)
         try:
-            evaluations += handle(job, bar.write)
+            evaluations += handle(job)
         except InputError as err:
             failures.append(str(err))
             bar.write(f"error: {err}", file=sys.stderr)

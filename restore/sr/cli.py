@@ -61,7 +61,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     from tqdm.auto import tqdm
 
-    def handle(job, write) -> int:
+    def handle(job) -> int:
         planes = read_image(job.source)
         h, w = planes.rgb.shape[-2:]
         n_tiles = pipe.num_tiles(h, w, args.tile, args.tile_overlap)
