@@ -114,13 +114,14 @@ def test_storm_module_trains_on_a_predictive_model(tiny_audio_weights, tmp_path)
     assert all(torch.equal(before[k], v) for k, v in module.predictor.state_dict().items())  # predictor frozen
 
 
-@pytest.mark.parametrize("teacher", ["audio", "sr"])
-def test_consistency_distillation_is_generic(teacher, tiny_audio_weights, tiny_weights, tmp_path):
+@pytest.mark.parametrize("teacher,regression", [("audio", 0.0), ("audio", 0.5), ("sr", 0.0)])
+def test_consistency_distillation_is_generic(teacher, regression, tiny_audio_weights, tiny_weights, tmp_path):
     """The same module distils the OU speech teacher and the discrete ResShift SR teacher."""
     from shared.training import ConsistencyDistillationModule
 
     path = tiny_audio_weights / "score" if teacher == "audio" else tiny_weights / "resshift_x4"
-    module = ConsistencyDistillationModule(str(path), num_intervals=6, export_dir=str(tmp_path / "cm"))
+    module = ConsistencyDistillationModule(str(path), num_intervals=6, regression_weight=regression,
+                                           export_dir=str(tmp_path / "cm"))
     if teacher == "audio":
         batches = [{k: v for k, v in b.items() if k != "cond"} | {"cond": torch.zeros(2, 1, 8, 8)}
                    for b in _audio_batches()]
@@ -134,3 +135,24 @@ def test_consistency_distillation_is_generic(teacher, tiny_audio_weights, tiny_w
     assert changed
     _, meta = load_denoiser(tmp_path / "cm")
     assert meta["extra"]["consistency"]["num_intervals"] == (6 if teacher == "audio" else 4)
+
+
+def test_consistency_regression_term_is_the_one_step_mse(tiny_audio_weights):
+    """loss(w) - loss(0) = w |f(y + sigma(1) z, t_N) - x0|^2 for the same random draws."""
+    from shared.training import ConsistencyDistillationModule
+
+    batch = _audio_batches(1)[0]
+    losses = {}
+    for w in (0.0, 2.0):
+        module = ConsistencyDistillationModule(str(tiny_audio_weights / "score"), num_intervals=6, regression_weight=w)
+        module.log = lambda *a, **k: None
+        torch.manual_seed(0)
+        losses[w] = module.training_step(batch, 0).item()   # draws: CD noise, then the prior sample
+    y, x0 = batch["y"], batch["x0"]
+    torch.manual_seed(0)
+    from shared.consistency import distillation_loss
+    f = module._f(module.student.backbone, y, batch["cond"])
+    with torch.no_grad():
+        distillation_loss(f, f, lambda x, t: x, module.student.process, x0, y, module.grid)  # replay the CD draws
+        one_step = f(module.student.process.prior_sample(y), module.grid[-1].expand(y.shape[0]))
+    assert losses[2.0] - losses[0.0] == pytest.approx(2.0 * torch.mean((one_step - x0) ** 2).item(), rel=1e-4)
