@@ -3,12 +3,8 @@
 import numpy as np
 import pytest
 
-from audio.enhancer import WEIGHTS_DIR, SpeechEnhancer
+from audio.enhancer import SpeechEnhancer
 from audio.metrics import si_sdr
-
-pytestmark = pytest.mark.skipif(not (WEIGHTS_DIR / "consistency" / "model.json").is_file(),
-                                reason="speech models not shipped yet (issue 3 in progress)")
-
 
 @pytest.fixture(scope="module")
 def clips():
