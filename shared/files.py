@@ -83,7 +83,8 @@ def plan_jobs(source: str | os.PathLike, output: str | os.PathLike, extensions: 
 def atomic_write(target: str | os.PathLike, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``target``, then rename it into place.
 
-    The temporary file keeps ``target``'s suffix so format-by-extension writers work.
+    The temporary file keeps ``target``'s suffix so format-by-extension writers work, and gets the
+    permissions a normal ``open`` would give (``0o666`` minus the umask), not mkstemp's ``0o600``.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +92,9 @@ def atomic_write(target: str | os.PathLike, write: Callable[[Path], None]) -> No
     os.close(fd)
     try:
         write(Path(tmp))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
