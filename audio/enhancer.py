@@ -27,7 +27,7 @@ from shared.consistency import consistency_function, consistency_grid, sample_co
 from shared.denoiser import predictive_conditioning
 from shared.files import InputError, device_from_string
 from shared.samplers import sample_predictor_corrector
-from shared.tiling import count_tiles, tiled_apply
+from shared.tiling import balanced_tile, count_tiles, tiled_apply
 
 from .data import TASKS, task_plane
 from .spectral import SAMPLE_RATE, CompressedSTFT
@@ -169,7 +169,8 @@ class SpeechEnhancer:
 
         if chunk_frames and chunk_frames % FRAME_MULTIPLE:
             raise ValueError(f"chunk_frames must be a multiple of {FRAME_MULTIPLE}")
-        out = tiled_apply(run, spec, chunk_frames or None, overlap, progress=on_chunk)
+        chunk = chunk_frames and max(self.stft.bins, balanced_tile(spec.shape[-1], chunk_frames, overlap, FRAME_MULTIPLE))
+        out = tiled_apply(run, spec, chunk or None, overlap, progress=on_chunk)
         return self.stft.inverse(out[0], padded.shape[-1])[:length] * peak, nfe
 
     def num_chunks(self, samples: int, sample_rate: int, chunk_frames: Optional[int] = CHUNK_FRAMES,

@@ -29,6 +29,20 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return sorted({min(i * stride, length - tile) for i in range(n)})
 
 
+def balanced_tile(length: int, tile: int, overlap: int, multiple: int = 1) -> int:
+    """Smallest tile (a multiple of ``multiple``, at most ``tile``) that covers ``length`` with as
+    few tiles as ``tile`` needs: ``ceil((length + (n - 1) overlap) / n)`` for ``n`` tiles.
+
+    A 4.5 s recording cut into 4.1 s chunks otherwise costs two full chunks (8.2 s of work); the
+    balanced tile cuts it into two 2.5 s chunks with the same overlap.
+    """
+    n = len(tile_starts(length, tile, overlap))
+    if n == 1:
+        return min(tile, -(-length // multiple) * multiple)
+    size = -(-(length + (n - 1) * overlap) // n)
+    return min(tile, -(-size // multiple) * multiple)
+
+
 def gaussian_window(height: int, width: int, sigma_frac: float = 0.25, device=None, dtype=None) -> torch.Tensor:
     """Separable Gaussian weights ``(height, width)``, peak 1 at the centre."""
     def g(n: int) -> torch.Tensor:

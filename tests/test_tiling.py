@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from shared.tiling import count_tiles, gaussian_window, tile_starts, tiled_apply
+from shared.tiling import balanced_tile, count_tiles, gaussian_window, tile_starts, tiled_apply
 
 
 def test_tile_starts_cover_and_overlap():
@@ -57,3 +57,14 @@ def test_untiled_when_tile_covers_input():
     fn = lambda t: (calls.append(t.shape), t)[1]  # noqa: E731
     tiled_apply(fn, torch.rand(1, 1, 8, 8), tile=16)
     assert calls == [torch.Size([1, 1, 8, 8])] and count_tiles(8, 8, 16, 4) == 1
+
+
+@pytest.mark.parametrize("length", [100, 512, 513, 576, 1000, 4700])
+def test_balanced_tile_keeps_the_tile_count_and_covers(length):
+    b = balanced_tile(length, 512, 64, 16)
+    assert b % 16 == 0 and b <= 512
+    starts = tile_starts(length, b, 64)
+    assert len(starts) == len(tile_starts(length, 512, 64))
+    assert starts[0] == 0 and starts[-1] + min(b, length) >= length
+    if length == 576:
+        assert b == 320   # two 320-frame chunks instead of two 512-frame ones
