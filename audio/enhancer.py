@@ -169,8 +169,10 @@ class SpeechEnhancer:
 
         if chunk_frames and chunk_frames % FRAME_MULTIPLE:
             raise ValueError(f"chunk_frames must be a multiple of {FRAME_MULTIPLE}")
-        chunk = chunk_frames and max(self.stft.bins, balanced_tile(spec.shape[-1], chunk_frames, overlap, FRAME_MULTIPLE))
-        out = tiled_apply(run, spec, chunk or None, overlap, progress=on_chunk)
+        chunk = None
+        if chunk_frames:  # tiles are square: never below the bin count, so frequency is never split
+            chunk = max(self.stft.bins, balanced_tile(spec.shape[-1], chunk_frames, overlap, FRAME_MULTIPLE))
+        out = tiled_apply(run, spec, chunk, overlap, progress=on_chunk)
         return self.stft.inverse(out[0], padded.shape[-1])[:length] * peak, nfe
 
     def num_chunks(self, samples: int, sample_rate: int, chunk_frames: Optional[int] = CHUNK_FRAMES,

@@ -37,8 +37,6 @@ def balanced_tile(length: int, tile: int, overlap: int, multiple: int = 1) -> in
     balanced tile cuts it into two 2.5 s chunks with the same overlap.
     """
     n = len(tile_starts(length, tile, overlap))
-    if n == 1:
-        return min(tile, -(-length // multiple) * multiple)
     size = -(-(length + (n - 1) * overlap) // n)
     return min(tile, -(-size // multiple) * multiple)
 

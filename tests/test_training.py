@@ -139,6 +139,7 @@ def test_consistency_distillation_is_generic(teacher, regression, tiny_audio_wei
 
 def test_consistency_regression_term_is_the_one_step_mse(tiny_audio_weights):
     """loss(w) - loss(0) = w |f(y + sigma(1) z, t_N) - x0|^2 for the same random draws."""
+    from shared.consistency import distillation_loss
     from shared.training import ConsistencyDistillationModule
 
     batch = _audio_batches(1)[0]
@@ -150,7 +151,6 @@ def test_consistency_regression_term_is_the_one_step_mse(tiny_audio_weights):
         losses[w] = module.training_step(batch, 0).item()   # draws: CD noise, then the prior sample
     y, x0 = batch["y"], batch["x0"]
     torch.manual_seed(0)
-    from shared.consistency import distillation_loss
     f = module._f(module.student.backbone, y, batch["cond"])
     with torch.no_grad():
         distillation_loss(f, f, lambda x, t: x, module.student.process, x0, y, module.grid)  # replay the CD draws

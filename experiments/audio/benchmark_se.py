@@ -68,8 +68,10 @@ def run(args) -> dict:
     rows = []
     for name, fn in methods.items():
         fn(clips[0]["noisy"], clips[0]["task"], 0)  # warm-up
-        timed = []   # enhance every clip back to back, score afterwards: PESQ/ESTOI between calls
-        for i, clip in enumerate(clips):  # evict caches and idle the thread pool (+50 % measured)
+        # Enhance every clip back to back, score afterwards: PESQ/ESTOI between timed calls evict the
+        # caches and idle the thread pool (+50 % on the next call, measured).
+        timed = []
+        for i, clip in enumerate(clips):
             start = time.perf_counter()
             out, nfe = fn(clip["noisy"], clip["task"], i)
             timed.append((out, nfe, time.perf_counter() - start))
