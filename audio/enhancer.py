@@ -183,7 +183,7 @@ class SpeechEnhancer:
 
     def _frames(self, samples: int) -> int:
         """STFT frames of ``samples`` at 16 kHz, rounded up to the backbone's multiple."""
-        return -(-self.stft.frames(samples) // FRAME_MULTIPLE) * FRAME_MULTIPLE
+        return -(-self.stft.frames_to_cover(samples) // FRAME_MULTIPLE) * FRAME_MULTIPLE
 
     def __call__(self, waveform, sample_rate: int, task: str = "denoise", method: str = "onestep",
                  steps: Optional[int] = None, seed: int = 0, chunk_frames: Optional[int] = CHUNK_FRAMES,

@@ -44,6 +44,11 @@ class CompressedSTFT(torch.nn.Module):
         """Waveform length that gives exactly ``frames`` frames (and inverts without trimming)."""
         return (frames - 1) * self.hop_length
 
+    def frames_to_cover(self, length: int) -> int:
+        """Fewest frames ``F`` whose :meth:`length_for_frames` holds ``length`` samples:
+        ``F = 1 + ceil(length / hop)`` (pad the waveform to that length before the transform)."""
+        return 1 + -(-length // self.hop_length)
+
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """``(..., L)`` -> ``(..., 2, bins, frames)`` with ``C = beta |X|^alpha e^{i angle X}``."""
         X = self.stft(wave)

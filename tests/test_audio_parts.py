@@ -34,6 +34,13 @@ def test_stft_compression_formula():
     assert stft.frames(stft.length_for_frames(192)) == 192
 
 
+@pytest.mark.parametrize("length", [16000, 16001, 83942, 5])
+def test_frames_to_cover(length):
+    stft = CompressedSTFT()
+    frames = stft.frames_to_cover(length)
+    assert stft.length_for_frames(frames) >= length > stft.length_for_frames(frames - 1)
+
+
 def test_peak_normalise():
     y, x, f = peak_normalise(torch.tensor([[0.5, -2.0]]), torch.tensor([[1.0, 1.0]]))
     assert float(y.abs().max()) == 1.0 and torch.allclose(x, torch.tensor([[0.5, 0.5]])) and float(f) == 2.0
@@ -150,6 +157,14 @@ def test_enhancer_resamples_and_keeps_channels(enhancer, speech_clip):
     assert np.allclose(out[1], 0.5 * out[0], atol=1e-4)
     as_torch = enhancer(torch.from_numpy(stereo44[0]), 44100, method="predictive")
     assert isinstance(as_torch, torch.Tensor) and torch.allclose(as_torch, torch.from_numpy(out[0]), atol=1e-5)
+
+
+@pytest.mark.parametrize("length", [83942, 16000 * 2 - 1])
+def test_enhancer_any_length(enhancer, speech_clip, length):
+    # 83942 samples: 1 + 83942 // 128 = 656 frames is already a multiple of 16, yet 655 hops miss 102 samples
+    clip = np.resize(speech_clip, length)
+    out = enhancer(clip, 16000, method="predictive")
+    assert out.shape == (length,) and np.all(np.isfinite(out))
 
 
 def test_enhancer_same_seed_same_output(enhancer, speech_clip):
