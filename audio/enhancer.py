@@ -99,7 +99,7 @@ class SpeechEnhancer:
         from audio import SpeechEnhancer
         enhancer = SpeechEnhancer.from_pretrained()
         clean = enhancer(noisy, 44100)                       # numpy or torch, (L,) or (C, L)
-        dry = enhancer(noisy, 44100, task="dereverb", method="storm", steps=5)
+        dry = enhancer(noisy, 44100, task="dereverb", method="storm", steps=2)
     """
 
     def __init__(self, models: dict, extras: dict, device: torch.device):
