@@ -6,8 +6,8 @@ Conditions: input SNR 0, 5 and 10 dB (validation noises: recorded sounds, babble
 reverberant speech (validation rooms, T60 0.2-1.0 s). Methods: the noisy input; ``noisereduce``
 (spectral gating); the predictive model; SGMSE+ predictor-corrector at 30 steps (60 evaluations);
 StoRM at 1, 2 and 4 steps of its best few-step setting (chosen by ``experiments.audio.tune_storm``);
-the consistency model at 1, 2 and 4 steps. Metrics: PESQ (wide-band), ESTOI, SI-SDR, network evaluations and real-time factor (processing seconds / audio seconds,
-after a warm-up) on this CPU.
+the consistency model at 1, 2 and 4 steps. Metrics: PESQ (wide-band), ESTOI, SI-SDR, network
+evaluations and real-time factor (processing seconds / audio seconds, after a warm-up) on this CPU.
 """
 
 from __future__ import annotations
