@@ -9,7 +9,7 @@ Methods (all share the representation and the task plane, 0 = denoise, 1 = derev
 
 * ``onestep``    consistency model distilled from the score model: 1 evaluation (or 2, 4 with ``steps``);
 * ``storm``      predictive estimate, then a shallow diffusion from it (:class:`StormSetting`): by default
-                 ``steps`` probability-flow steps from t = 0.2 (``steps`` + 2 evaluations);
+                 ``steps`` (default 1) probability-flow steps from t = 0.1 (``steps`` + 2 evaluations);
 * ``sgmse``      SGMSE+ predictor-corrector from ``y + sigma(1) z``: ``steps`` (default 30) x 2 evaluations;
 * ``predictive`` the predictive network alone: 1 evaluation.
 """
@@ -37,7 +37,7 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 METHODS = ("onestep", "storm", "sgmse", "predictive")
 MODELS_FOR = {"onestep": ("consistency",), "storm": ("predictive", "storm"), "sgmse": ("score",),
               "predictive": ("predictive",)}
-DEFAULT_STEPS = {"onestep": 1, "storm": 2, "sgmse": 30, "predictive": 1}
+DEFAULT_STEPS = {"onestep": 1, "storm": 1, "sgmse": 30, "predictive": 1}
 FRAME_MULTIPLE = 16            # x2 unshuffle and three 2x downsamplings in the backbone
 CHUNK_FRAMES = 512             # 4.1 s per chunk
 CHUNK_OVERLAP = 64             # 0.5 s cross-fade
@@ -57,7 +57,7 @@ class StormSetting:
     """
 
     sampler: str = "ode"
-    t_start: float = 0.2
+    t_start: float = 0.1
     corrector_steps: int = 1
 
     def __post_init__(self):
