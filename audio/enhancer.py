@@ -170,7 +170,8 @@ class SpeechEnhancer:
         model = self.models["consistency"]
         settings = self.extras["consistency"]["consistency"]
         grid = consistency_grid(model.process, settings["num_intervals"])
-        f = consistency_function(lambda x, t: model(x, t, y, cond), model.process, y, settings["sigma_data"], grid[0])
+        f = consistency_function(lambda x, t: model(x, t, y, cond), model.process, y, settings["sigma_data"], grid[0],
+                                 settings.get("noise_level", "marginal"))   # models exported before it was recorded
         return sample_consistency(f, model.process, y, steps, grid, generator=generator)
 
     def _storm_sample(self, model, process, y_hat, steps, generator) -> tuple[torch.Tensor, int]:

@@ -300,6 +300,8 @@ class ConsistencyDistillationModule(_ExportingModule):
         teacher: folder of the trained teacher (``save_pretrained`` layout).
         num_intervals: ODE grid size ``N`` for continuous processes (ResShift uses its own T).
         sigma_data: ``s_d`` in the boundary coefficients.
+        noise_level: the boundary's noise level, ``"effective"`` ``s_t/a_t`` or ``"marginal"`` ``s_t``
+            (:func:`shared.consistency.noise_level`); stored with the exported model.
         target_decay: EMA decay of the target network.
         regression_weight: ``w`` of a one-step data term added to the distillation loss,
             ``L = L_CD + w |f(x_T, t_N) - x0|^2`` with ``x_T = process.prior_sample(y)``: the
@@ -309,7 +311,7 @@ class ConsistencyDistillationModule(_ExportingModule):
             this term keeps the one-step output anchored while the CD term shapes 2 and 4 steps.
     """
 
-    def __init__(self, teacher: str, num_intervals: int = 30, sigma_data: float = 0.1,
+    def __init__(self, teacher: str, num_intervals: int = 30, sigma_data: float = 0.1, noise_level: str = "effective",
                  target_decay: float = 0.95, regression_weight: float = 0.0, lr: float = 2e-5, warmup_steps: int = 100,
                  val_steps: int = 1, export_dir: Optional[str] = None, export_every_n_steps: int = 500,
                  extra: Optional[dict[str, Any]] = None):
@@ -317,8 +319,10 @@ class ConsistencyDistillationModule(_ExportingModule):
         import copy
 
         from .checkpoints import load_denoiser
-        from .consistency import consistency_grid
+        from .consistency import NOISE_LEVELS, consistency_grid
 
+        if noise_level not in NOISE_LEVELS:
+            raise ValueError(f"noise_level must be one of {NOISE_LEVELS}, got {noise_level!r}")
         self.save_hyperparameters()
         self.teacher, meta = load_denoiser(teacher)
         self.teacher.requires_grad_(False)
@@ -334,7 +338,7 @@ class ConsistencyDistillationModule(_ExportingModule):
         d = self.student
         net = ConditionalDenoiser(backbone, d.process, d.unshuffle, d.skip, d.concat_y)
         return consistency_function(lambda x, t: net(x, t, y, cond), d.process, y,
-                                    self.hparams.sigma_data, self.grid[0])
+                                    self.hparams.sigma_data, self.grid[0], self.hparams.noise_level)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         from .consistency import distillation_loss
@@ -374,7 +378,8 @@ class ConsistencyDistillationModule(_ExportingModule):
         """Write the student with its consistency settings in ``extra["consistency"]``."""
         extra = dict(self.teacher_extra)
         extra.update(self.hparams.extra or {})
-        extra["consistency"] = {"sigma_data": self.hparams.sigma_data, "num_intervals": len(self.grid) - 1}
+        extra["consistency"] = {"sigma_data": self.hparams.sigma_data, "num_intervals": len(self.grid) - 1,
+                                "noise_level": self.hparams.noise_level}
         extra["training"] = {"global_step": int(self.global_step)}
         return save_denoiser(self.student, directory or self.hparams.export_dir, extra=extra)
 

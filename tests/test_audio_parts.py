@@ -205,3 +205,20 @@ def test_enhancer_rejects_bad_task_and_shape(enhancer, speech_clip):
         enhancer(speech_clip, 16000, task="declip")
     with pytest.raises(InputError, match="shape"):
         enhancer(speech_clip.reshape(1, 1, -1), 16000)
+
+
+def test_onestep_uses_the_recorded_noise_level(enhancer, speech_clip):
+    """A consistency model exported without ``noise_level`` (older checkpoints) keeps its ``marginal`` boundary."""
+    settings = enhancer.extras["consistency"]["consistency"]
+    assert "noise_level" not in settings
+    clip = speech_clip[:16000]
+    try:
+        outputs = {}
+        for level in (None, "marginal", "effective"):
+            if level:
+                settings["noise_level"] = level
+            outputs[level] = enhancer(clip, 16000, method="onestep", seed=0)
+    finally:
+        settings.pop("noise_level", None)
+    assert np.array_equal(outputs[None], outputs["marginal"])
+    assert not np.allclose(outputs["marginal"], outputs["effective"])

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from shared.consistency import (boundary_coefficients, consistency_function, consistency_grid,
-                                distillation_loss, sample_consistency)
+                                distillation_loss, noise_level, sample_consistency)
 from shared.processes import DirectPrediction, ResShiftScheduler
 from shared.samplers import residual_path_step, sample_predictor_corrector, sample_probability_flow
 from shared.sde import OUVEScheduler
@@ -194,8 +194,28 @@ def test_consistency_boundary_condition():
     for process in (OUVEScheduler(), ResShiftScheduler()):
         grid = consistency_grid(process, 10)
         y, x = torch.randn(2, 2, 4, 4), torch.randn(2, 2, 4, 4)
-        f = consistency_function(lambda x, t: torch.randn_like(x), process, y, 0.1, grid[0])
-        assert torch.allclose(f(x, grid[0].expand(2)), x)
+        for level in ("effective", "marginal"):
+            f = consistency_function(lambda x, t: torch.randn_like(x), process, y, 0.1, grid[0], level)
+            assert torch.allclose(f(x, grid[0].expand(2)), x)
+
+
+def test_consistency_noise_levels():
+    """``effective`` is s_t / a_t of the residual path, ``marginal`` is s_t; at the top of the speech SDE the
+    effective level leaves almost none of the prior sample in the one-step output, the marginal one 5 %."""
+    p = OUVEScheduler(component_scale=0.7071)
+    for t in (0.03, 0.5, 1.0):
+        s = 0.7071 * float(p.sigma(t))
+        assert float(noise_level(p, t, "marginal")) == pytest.approx(s, rel=1e-5)
+        assert float(noise_level(p, t, "effective")) == pytest.approx(s / math.exp(-1.5 * t), rel=1e-5)
+    grid = consistency_grid(p, 30)
+    skip = {level: float(boundary_coefficients(noise_level(p, 1.0, level), float(noise_level(p, grid[0], level)),
+                                               0.06)[0]) for level in ("effective", "marginal")}
+    assert skip["effective"] < 0.003 and 0.04 < skip["marginal"] < 0.06
+    r = ResShiftScheduler()   # eta_T = 0.99^2: a_T = 0.0199, q_T = kappa * 0.99 / a_T
+    assert float(noise_level(r, len(r) - 1)) == pytest.approx(2 * 0.99 / (1 - 0.99**2), rel=1e-3)
+    assert float(noise_level(r, -1)) == 0.0
+    with pytest.raises(ValueError):
+        noise_level(p, 1.0, "sigma")
 
 
 def test_consistency_grids():

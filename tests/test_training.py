@@ -135,6 +135,14 @@ def test_consistency_distillation_is_generic(teacher, regression, tiny_audio_wei
     assert changed
     _, meta = load_denoiser(tmp_path / "cm")
     assert meta["extra"]["consistency"]["num_intervals"] == (6 if teacher == "audio" else 4)
+    assert meta["extra"]["consistency"]["noise_level"] == "effective"
+
+
+def test_consistency_distillation_rejects_unknown_noise_level(tiny_audio_weights):
+    from shared.training import ConsistencyDistillationModule
+
+    with pytest.raises(ValueError, match="noise_level"):
+        ConsistencyDistillationModule(str(tiny_audio_weights / "score"), noise_level="sigma")
 
 
 def test_consistency_regression_term_is_the_one_step_mse(tiny_audio_weights):
