@@ -16,6 +16,14 @@ CONFIG = Path(__file__).parent / "configs" / "tiny_sr.yaml"
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.parametrize("config", sorted((ROOT / "experiments").glob("*/*.yaml")), ids=lambda p: p.stem)
+def test_experiment_configs_parse(config, capsys):
+    """Every shipped experiment config names existing classes and arguments (LightningCLI checks them)."""
+    with pytest.raises(SystemExit) as done:
+        cli_main(["fit", "--config", str(config), "--print_config"])
+    assert done.value.code == 0, capsys.readouterr().err[-2000:]
+
+
 def test_split_by_image_is_disjoint():
     train, val = set(split_names("train")), set(split_names("val"))
     assert train and val and not train & val
