@@ -55,11 +55,17 @@ def boundary_coefficients(sigma: torch.Tensor, sigma_min: float, sigma_data: flo
     return c_skip, 1.0 - c_skip
 
 
+def check_noise_level(kind: str) -> str:
+    """``kind`` if it is one of :data:`NOISE_LEVELS`, else ``ValueError``."""
+    if kind not in NOISE_LEVELS:
+        raise ValueError(f"noise_level must be one of {NOISE_LEVELS}, got {kind!r}")
+    return kind
+
+
 def noise_level(process, t, kind: str = "effective") -> torch.Tensor:
     """The boundary's noise level at ``t``: ``s_t / a_t`` (``"effective"``) or ``s_t`` (``"marginal"``),
     with ``(a_t, s_t) = process.path_coefficients(t)``."""
-    if kind not in NOISE_LEVELS:
-        raise ValueError(f"noise_level must be one of {NOISE_LEVELS}, got {kind!r}")
+    check_noise_level(kind)
     a, s = (torch.as_tensor(v).float() for v in process.path_coefficients(t))
     return s / a if kind == "effective" else s
 

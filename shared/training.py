@@ -319,10 +319,9 @@ class ConsistencyDistillationModule(_ExportingModule):
         import copy
 
         from .checkpoints import load_denoiser
-        from .consistency import NOISE_LEVELS, consistency_grid
+        from .consistency import check_noise_level, consistency_grid
 
-        if noise_level not in NOISE_LEVELS:
-            raise ValueError(f"noise_level must be one of {NOISE_LEVELS}, got {noise_level!r}")
+        check_noise_level(noise_level)   # fail before loading the teacher
         self.save_hyperparameters()
         self.teacher, meta = load_denoiser(teacher)
         self.teacher.requires_grad_(False)
