@@ -27,7 +27,7 @@ from shared.checkpoints import load_denoiser
 from shared.consistency import consistency_function, consistency_grid, sample_consistency
 from shared.denoiser import predictive_conditioning
 from shared.files import InputError, device_from_string
-from shared.samplers import sample_predictor_corrector, sample_probability_flow
+from shared.samplers import sample_deterministic, sample_predictor_corrector
 from shared.tiling import balanced_tile, count_tiles, tiled_apply
 
 from .data import TASKS, task_plane
@@ -159,8 +159,8 @@ class SpeechEnhancer:
             return self.models["predictive"](y, torch.zeros(y.shape[0], dtype=torch.long, device=y.device), y, cond), 1
         if method == "sgmse":
             score = self.models["score"]
-            return sample_predictor_corrector(lambda x, t: score(x, t, y, cond), score.process, y, steps,
-                                              generator=generator)
+            return sample_predictor_corrector(lambda x, t: score(x, t, y, cond), score.process, y,
+                                              num_inference_steps=steps, generator=generator)
         if method == "storm":
             storm = self.models["storm"]
             y_hat, cond2 = predictive_conditioning(self.models["predictive"], y, cond, u)
@@ -170,18 +170,18 @@ class SpeechEnhancer:
         model = self.models["consistency"]
         settings = self.extras["consistency"]["consistency"]
         grid = consistency_grid(model.process, settings["num_intervals"])
-        f = consistency_function(lambda x, t: model(x, t, y, cond), model.process, y, settings["sigma_data"], grid[0],
+        f = consistency_function(lambda x, t: model(x, t, y, cond), model.process, settings["sigma_data"], grid[0],
                                  settings.get("noise_level", "marginal"))   # models exported before it was recorded
-        return sample_consistency(f, model.process, y, steps, grid, generator=generator)
+        return sample_consistency(f, model.process, y, num_inference_steps=steps, grid=grid, generator=generator)
 
     def _storm_sample(self, model, process, y_hat, steps, generator) -> tuple[torch.Tensor, int]:
         """Diffuse from the predictive estimate as :attr:`storm_setting` says."""
         s = self.storm_setting
-        if s.sampler == "ode":
-            return sample_probability_flow(model, process, y_hat, steps, method="ddim", t_start=s.t_start,
-                                           generator=generator)
-        return sample_predictor_corrector(model, process, y_hat, steps, corrector_steps=s.corrector_steps,
-                                          t_start=s.t_start, generator=generator)
+        if s.sampler == "ode":   # ``steps`` exponential-integrator steps, then the x0 estimate at t_eps
+            return sample_deterministic(model, process, y_hat, num_inference_steps=steps + 1, start=s.t_start,
+                                        generator=generator)
+        return sample_predictor_corrector(model, process, y_hat, num_inference_steps=steps,
+                                          corrector_steps=s.corrector_steps, start=s.t_start, generator=generator)
 
     # ----------------------------------------------------------------- waveform level
     def enhance_channel(self, wave: torch.Tensor, task: str, method: str, steps: int, seed: int = 0,

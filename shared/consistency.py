@@ -9,13 +9,13 @@ there)::
     c_out   = 1 - c_skip
 
 so ``f(x, t_min) = x`` exactly. ``F`` is the network's own clean estimate ``x0_hat(x, t)`` in
-data units (``process.predict_x0`` of its output), not a unit-variance output as in EDM's
+data units (what the denoiser returns), not a unit-variance output as in EDM's
 ``c_out = (sigma - sigma_min) s_d / sqrt(sigma^2 + s_d^2)``: that lets the student start as an
 exact copy of the teacher, which matters on a CPU budget, while keeping the boundary condition.
 
-The noise level (``noise_level``) is, for the path ``x_t = a_t x0 + (1 - a_t) y + s_t eps``:
+The noise level (``noise_level``) is, for the path ``x_t = a_t x0 + b_t y + s_t eps``:
 
-* ``"effective"`` (default): ``q_t = s_t / a_t``, the noise of ``(x_t - (1 - a_t) y) / a_t`` read
+* ``"effective"`` (default): ``q_t = s_t / a_t``, the noise of ``(x_t - b_t y) / a_t`` read
   as an estimate of ``x0`` (EDM's sigma for this path). It grows without bound as the clean signal
   fades (ResShift: ``a_T = 0.02``), so ``c_skip`` is negligible at the top and the one-step output
   carries none of the prior's noise.
@@ -35,15 +35,14 @@ model gives 1, 2, 4 ... steps.
 
 from __future__ import annotations
 
+import copy
 from typing import Callable, Optional
 
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
-from .processes import _expand
-from .samplers import residual_path_step
-
-Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+from .protocol import Denoise, GaussianPath, expand, path_at
+from .samplers import Callback, Progress, batch_timestep, evaluate, residual_path_step
 
 
 NOISE_LEVELS = ("effective", "marginal")
@@ -66,38 +65,40 @@ def noise_level(process, t, kind: str = "effective") -> torch.Tensor:
     """The boundary's noise level at ``t``: ``s_t / a_t`` (``"effective"``) or ``s_t`` (``"marginal"``),
     with ``(a_t, s_t) = process.path_coefficients(t)``."""
     check_noise_level(kind)
-    a, s = (torch.as_tensor(v).float() for v in process.path_coefficients(t))
+    a, _, s = (torch.as_tensor(v).float() for v in process.path_coefficients(t))
     return s / a if kind == "effective" else s
 
 
 def consistency_grid(process, num_intervals: Optional[int] = None) -> torch.Tensor:
     """Ascending times ``t_0 = t_min < ... < t_N`` of the process's ODE discretisation.
 
-    Continuous processes: ``linspace(t_eps, 1, N + 1)``. Discrete ResShift: ``-1, 0, ..., T-1``
-    (index -1 is the clean end, ``eta_0 = 0``).
+    Continuous time (float timesteps): ``N + 1`` evenly spaced times between the ends of the
+    process's reverse grid (OU: ``linspace(t_eps, 1, N + 1)``). Discrete time (integer timesteps,
+    ResShift): the clean end ``-1`` (``eta_0 = 0``) followed by every training timestep ``0..T-1``.
     """
-    if hasattr(process, "sigma"):  # continuous SDE
-        n = num_intervals or len(process)
-        return torch.linspace(process.config.t_eps, 1.0, n + 1)
+    if torch.is_floating_point(process.timesteps):
+        probe = copy.deepcopy(process)   # read the grid's ends without touching the caller's schedule
+        probe.set_timesteps(2)
+        t_max, t_min = (float(v) for v in probe.timesteps)
+        return torch.linspace(t_min, t_max, (num_intervals or len(process)) + 1)
     return torch.arange(-1, len(process))
 
 
-def consistency_function(model: Model, process, y: torch.Tensor, sigma_data: float, t_min,
-                         level: str = "effective") -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """``f(x, t)`` for a network ``model(x, t)`` whose output the process converts to ``x0``;
-    ``level`` is the boundary's noise level (:func:`noise_level`)."""
+def consistency_function(denoise: Denoise, process: GaussianPath, sigma_data: float, t_min,
+                         level: str = "effective") -> Denoise:
+    """``f(x, t) = c_skip x + c_out denoise(x, t)`` for a denoiser returning ``x0``; ``level`` is the
+    boundary's noise level (:func:`noise_level`)."""
     q_min = float(noise_level(process, t_min, level))
 
     def f(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         c_skip, c_out = boundary_coefficients(noise_level(process, t, level).to(x.device), q_min, sigma_data)
-        x0 = process.predict_x0(model(x, t), x, y, t)
-        return _expand(c_skip, x) * x + _expand(c_out, x) * x0
+        return expand(c_skip, x) * x + expand(c_out, x) * denoise(x, t)
 
     return f
 
 
-def distillation_loss(student: Callable, target: Callable, teacher_x0: Model, process, x0: torch.Tensor,
-                      y: torch.Tensor, grid: torch.Tensor, generator=None) -> torch.Tensor:
+def distillation_loss(student: Denoise, target: Denoise, teacher_x0: Denoise, process: GaussianPath,
+                      x0: torch.Tensor, y: torch.Tensor, grid: torch.Tensor, generator=None) -> torch.Tensor:
     """Consistency-distillation loss ``|f(x_{n+1}, t_{n+1}) - f^-(x_n^teacher, t_n)|^2``.
 
     ``student`` and ``target`` are consistency functions (see :func:`consistency_function`);
@@ -107,37 +108,37 @@ def distillation_loss(student: Callable, target: Callable, teacher_x0: Model, pr
     n = torch.randint(0, len(grid) - 1, (b,), generator=generator)
     t_hi, t_lo = grid[n + 1].to(x0.device), grid[n].to(x0.device)
     z = randn_tensor(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-    x_hi = process.add_noise(x0, y, z, t_hi)
+    x_hi = process.add_noise(x0, z, t_hi, y=y)
     with torch.no_grad():
         x0_teacher = teacher_x0(x_hi, t_hi)
-        path_hi = [_expand(v.float(), x0) for v in process.path_coefficients(t_hi)]
-        path_lo = [_expand(v.float(), x0) for v in process.path_coefficients(t_lo)]
-        x_lo = residual_path_step(x0_teacher, x_hi, y, path_hi, path_lo)
+        x_lo = residual_path_step(x0_teacher, x_hi, y, path_at(process, t_hi, x0), path_at(process, t_lo, x0))
         goal = target(x_lo, t_lo)
     return torch.mean((student(x_hi, t_hi) - goal) ** 2)
 
 
 @torch.no_grad()
-def sample_consistency(f: Callable, process, y: torch.Tensor, num_steps: int = 1,
-                       grid: Optional[torch.Tensor] = None, generator=None,
-                       x_start: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, int]:
-    """Multistep consistency sampling: ``num_steps`` evaluations from the top of ``grid``.
+def sample_consistency(f: Denoise, process: GaussianPath, y: torch.Tensor, *, num_inference_steps: int = 1,
+                       grid: Optional[torch.Tensor] = None, generator=None, x_start: Optional[torch.Tensor] = None,
+                       callback: Optional[Callback] = None,
+                       progress: Optional[Progress] = None) -> tuple[torch.Tensor, int]:
+    """Multistep consistency sampling: ``num_inference_steps`` evaluations from the top of ``grid``.
 
-    The times used are ``num_steps`` points of ``grid`` evenly spaced from its top; after each
-    evaluation the clean estimate is re-noised to the next time with ``add_noise``.
+    The times used are ``num_inference_steps`` points of ``grid`` evenly spaced from its top; after
+    each evaluation (and the callback, as in :mod:`shared.samplers`) the clean estimate is
+    re-noised to the next time with ``add_noise``.
     """
     grid = consistency_grid(process) if grid is None else grid
     top = len(grid) - 1
-    if not 1 <= num_steps <= top:
-        raise ValueError(f"steps must be in 1..{top}, got {num_steps}")
-    idx = torch.linspace(top, 0, num_steps + 1).round().long()[:-1]
-    times = grid[idx]
+    if not 1 <= num_inference_steps <= top:
+        raise ValueError(f"steps must be in 1..{top}, got {num_inference_steps}")
+    times = grid[torch.linspace(top, 0, num_inference_steps + 1).round().long()[:-1]]
     x = process.prior_sample(y, generator=generator) if x_start is None else x_start
     x0 = x
     for k, t in enumerate(times):
-        tb = torch.full((y.shape[0],), float(t), device=y.device, dtype=grid.dtype)
-        x0 = f(x, tb)
+        x, x0 = evaluate(f, x, t.to(grid.dtype), k, y, callback)
         if k + 1 < len(times):
             z = randn_tensor(y.shape, generator=generator, device=y.device, dtype=y.dtype)
-            x = process.add_noise(x0, y, z, torch.full_like(tb, float(times[k + 1])))
-    return x0, num_steps
+            x = process.add_noise(x0, z, batch_timestep(times[k + 1], y), y=y)
+        if progress is not None:
+            progress(k + 1)
+    return x0, num_inference_steps

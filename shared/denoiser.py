@@ -1,10 +1,15 @@
 """Preconditioning wrapper that turns any diffusers UNet into a conditional ``x0`` predictor.
 
-All preconditioning lives here, not in samplers::
+The denoiser returns the x0 estimate for every process (the core contract, k-diffusion/EDM's
+``D(x; sigma)``); all preconditioning lives here and in the process, never in samplers::
 
-    x0_hat = skip * y + F( unshuffle(c_in(t) x_t) ++ [unshuffle(y)] ++ [cond] , time(t) )   (then pixel-shuffled)
+    out    = F( unshuffle(in(x_t, y, t)) ++ [unshuffle(y)] ++ [cond] , time(t) )   (then pixel-shuffled)
+    x0_hat = process.network_output(out + skip * y, x_t, y, t)
 
-* ``c_in(t)`` and ``time(t)`` come from the process (``scale_model_input`` / ``model_time``).
+* ``in`` and ``time`` come from the process (``network_input``, e.g. ResShift's ``c_in(t) x_t``,
+  and ``model_time``); ``network_output`` turns the raw output into ``x0`` (the identity for
+  x0-predicting processes, Tweedie for eps-predicting ones, EDM's ``c_skip``/``c_out`` for the
+  residual-preconditioned SDE).
 * ``unshuffle`` (space-to-depth by a factor r) lets the backbone work on a grid r times
   coarser: for x4 super-resolution the 3xHxW state becomes 48x(H/4)x(W/4), exactly the grid of
   the low-resolution input, which is concatenated as conditioning (3 more channels). This is a
@@ -12,12 +17,8 @@ All preconditioning lives here, not in samplers::
 * ``concat_y`` also gives the backbone ``unshuffle(y)``: the degraded input laid out exactly
   like the state, so the correction ``x0 - y`` is a local function of its input channels
   (ResShift likewise concatenates the upsampled input at the latent grid).
-* ``skip`` (0 or 1) makes the backbone predict the correction ``x0 - y`` instead of ``x0``;
-  the output is still an ``x0`` estimate, so every sampler and loss is unchanged.
-* A process may instead own its preconditioning through two optional hooks (the continuous SDE
-  does, k-diffusion/EDM style): ``network_input(x_t, y, t)`` replaces ``c_in(t) x_t`` and
-  ``network_output(F, x_t, y, t)`` turns the backbone output into the process's model output
-  (``skip`` is then unused).
+* ``skip`` (0 or 1) makes an x0-predicting backbone predict the correction ``x0 - y`` instead of
+  ``x0``; processes that precondition their own output use ``skip = 0``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class ConditionalDenoiser(nn.Module):
 
     Args:
         backbone: a module called as ``backbone(x, t).sample`` (``diffusers.UNet2DModel``).
-        process: a scheduler from :mod:`shared.processes` (or a diffusers scheduler adapter).
+        process: any :class:`shared.protocol.Process`.
         unshuffle: space-to-depth factor applied to the state before the backbone.
         skip: 1.0 to predict ``x0 = y + F(...)``, 0.0 to predict ``x0 = F(...)``.
     """
@@ -58,11 +59,8 @@ class ConditionalDenoiser(nn.Module):
 
     def backbone_input(self, x_t: torch.Tensor, t: torch.Tensor, y: torch.Tensor,
                        cond: Optional[torch.Tensor]) -> torch.Tensor:
-        """``unshuffle(c_in(t) x_t)``, then ``unshuffle(y)`` (if ``concat_y``) and ``cond``, along channels."""
-        if hasattr(self.process, "network_input"):
-            h = self._unshuffle(self.process.network_input(x_t, y, t))
-        else:
-            h = self._unshuffle(self.process.scale_model_input(x_t, t))
+        """``unshuffle(network_input(x_t))``, then ``unshuffle(y)`` (if ``concat_y``) and ``cond``, along channels."""
+        h = self._unshuffle(self.process.network_input(x_t, y, t))
         if self.concat_y:
             h = torch.cat([h, self._unshuffle(y).to(h.dtype)], dim=1)
         if cond is not None:
@@ -85,9 +83,9 @@ class ConditionalDenoiser(nn.Module):
         out = self.backbone(h, time).sample
         if self.unshuffle > 1:
             out = F.pixel_shuffle(out, self.unshuffle)
-        if hasattr(self.process, "network_output"):
-            return self.process.network_output(out, x_t, y, t)
-        return self.skip * y + out if self.skip else out
+        if self.skip:
+            out = out + self.skip * y
+        return self.process.network_output(out, x_t, y, t)
 
 
 @torch.no_grad()

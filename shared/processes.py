@@ -1,42 +1,72 @@
-"""Residual-shift processes behind one diffusers-style scheduler interface.
+"""Discrete processes behind the core contract (:mod:`shared.protocol`), as diffusers schedulers.
 
-A *residual-shift process* moves a clean signal ``x0`` toward a degraded observation ``y``
-(instead of toward pure noise). Every process here is a diffusers scheduler: its configuration
-is registered once (``ConfigMixin``), it saves and loads with ``save_pretrained`` /
-``from_pretrained``, and it exposes the usual ``set_timesteps``, ``add_noise`` and ``step``,
-each taking the degraded input ``y`` as an extra argument.
+* :class:`ResShiftScheduler` -- residual shifting from ``x0`` toward the degraded ``y`` (ResShift).
+* :class:`GaussianDiffusion` -- the standard conditional DDPM (SR3-style baseline), sampled with a
+  diffusers solver.
+* :class:`DirectPrediction`  -- the degenerate one-step "process" of a predictive (regression) model.
 
-Interface shared by all processes (so samplers and training never special-case one):
-
-* ``timesteps``              -- descending timesteps after ``set_timesteps``.
-* ``add_noise(x0, y, noise, t)``  -- a draw from the marginal ``q(x_t | x0, y)``.
-* ``prior_sample(y, generator)``  -- the starting point ``x_T`` of the reverse process.
-* ``scale_model_input(x, t)``     -- the ``c_in(t)`` scaling of the network input.
-* ``model_time(t)``               -- the time value fed to the backbone's embedding.
-* ``step(x0_hat, t, x_t, y, ...)`` -- one reverse step given the network's ``x0`` estimate.
-* ``sample_training_timesteps(n)`` and ``training_loss(...)`` -- the training objective.
+The continuous OU SDE of speech lives in :mod:`shared.sde`. Every process registers its
+configuration once (``ConfigMixin``), saves and loads with ``save_pretrained`` /
+``from_pretrained``, and takes the observation ``y`` as a keyword-only argument.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
-from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
+from .protocol import Denoise, ProcessStepOutput, eps_from_x0, expand
 
-@dataclass
-class ProcessStepOutput(BaseOutput):
-    """Result of one reverse step: the next sample and the network's clean estimate."""
+__all__ = ["ProcessScheduler", "ResShiftScheduler", "GaussianDiffusion", "DirectPrediction", "ProcessStepOutput",
+           "resshift_sqrt_etas"]
 
-    prev_sample: torch.Tensor
-    pred_original_sample: torch.Tensor
+
+class ProcessScheduler(SchedulerMixin, ConfigMixin):
+    """Base of the suite's processes: diffusers plumbing and the protocol's identity defaults.
+
+    ``network_input``/``network_output`` default to the identity (the backbone sees ``x_t`` and
+    predicts ``x0``); processes with their own preconditioning override them.
+    """
+
+    config_name = "scheduler_config.json"
+    order = 1
+    #: names of diffusers scheduler classes that read the same configuration (``compatibles``).
+    _compatibles: list[str] = []
+    #: the :data:`shared.samplers.SAMPLERS` entry :func:`shared.samplers.sample` uses by default.
+    default_sampler = "posterior"
+
+    @classmethod
+    def _get_compatibles(cls) -> list[type]:
+        import diffusers
+
+        return [cls] + [getattr(diffusers, name) for name in cls._compatibles if hasattr(diffusers, name)]
+
+    def _output(self, prev: torch.Tensor, x0_hat: torch.Tensor, mean: Optional[torch.Tensor], return_dict: bool):
+        if not return_dict:
+            return (prev, x0_hat) if mean is None else (prev, x0_hat, mean)
+        return ProcessStepOutput(prev_sample=prev, pred_original_sample=x0_hat,
+                                 prev_sample_mean=prev if mean is None else mean)
+
+    def network_input(self, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
+        """What the backbone sees of the state (default: ``x_t`` itself)."""
+        return sample
+
+    def network_output(self, out: torch.Tensor, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
+        """The x0 estimate from the backbone's output (default: the output is ``x0``)."""
+        return out
+
+    def model_time(self, timesteps) -> torch.Tensor:
+        """The value given to the backbone's time embedding (default: the timestep as a float)."""
+        return torch.as_tensor(timesteps).float()
+
+    def __len__(self) -> int:
+        return self.config.num_train_timesteps
 
 
 def resshift_sqrt_etas(
@@ -58,20 +88,12 @@ def resshift_sqrt_etas(
     return start * np.power(b0, beta)
 
 
-def _expand(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Reshape a per-sample vector ``(B,)`` (or a scalar) to broadcast against ``like``."""
-    values = values.to(device=like.device, dtype=like.dtype)
-    if values.ndim == 0:
-        return values
-    return values.reshape(values.shape + (1,) * (like.ndim - values.ndim))
-
-
-class ResShiftScheduler(SchedulerMixin, ConfigMixin):
+class ResShiftScheduler(ProcessScheduler):
     """Discrete ResShift process (Yue et al. 2023) as a diffusers scheduler.
 
     Forward marginal, t = 1..T (stored 0-indexed: timestep ``i`` means ``eta_{i+1}``)::
 
-        x_t = x0 + eta_t (y - x0) + kappa sqrt(eta_t) eps
+        x_t = x0 + eta_t (y - x0) + kappa sqrt(eta_t) eps       (a, b, s) = (1 - eta, eta, kappa sqrt(eta))
 
     Reverse posterior with ``alpha_t = eta_t - eta_{t-1}`` and ``eta_0 = 0``::
 
@@ -84,10 +106,8 @@ class ResShiftScheduler(SchedulerMixin, ConfigMixin):
 
     Because the marginals are defined for every t, any decreasing subset of timesteps is a valid
     Markov chain with ``alpha = eta_t - eta_s``: that is how ``set_timesteps(N < T)`` respaces.
+    The backbone sees ``c_in x_t`` with ``c_in = 1 / sqrt(kappa^2 eta_t + 1)`` and predicts ``x0``.
     """
-
-    config_name = "scheduler_config.json"
-    order = 1
 
     @register_to_config
     def __init__(
@@ -108,63 +128,67 @@ class ResShiftScheduler(SchedulerMixin, ConfigMixin):
         self.num_inference_steps: Optional[int] = None
         self.timesteps = torch.arange(num_train_timesteps - 1, -1, -1, dtype=torch.long)
 
-    # ----------------------------------------------------------------- schedule helpers
+    # ----------------------------------------------------------------- schedule
+    @property
+    def init_noise_sigma(self) -> float:
+        """Standard deviation of the prior around ``y``: ``kappa sqrt(eta_T)``."""
+        return self.config.kappa * float(self.sqrt_etas[-1])
+
     def eta(self, timesteps) -> torch.Tensor:
         """``eta_t`` for 0-indexed timesteps; index -1 means ``eta_0 = 0``."""
-        t = torch.as_tensor(timesteps, dtype=torch.long)
-        out = self.etas[t.clamp(min=0).cpu()]
-        return torch.where(t.cpu() < 0, torch.zeros_like(out), out)
+        t = torch.as_tensor(timesteps).long().cpu()
+        out = self.etas[t.clamp(min=0)]
+        return torch.where(t < 0, torch.zeros_like(out), out)
 
-    def set_timesteps(self, num_inference_steps: Optional[int] = None, device=None) -> None:
-        """Choose ``N`` of the ``T`` training timesteps, evenly spaced, always ending at t = 1."""
+    def set_timesteps(self, num_inference_steps: Optional[int] = None, device=None, *, start: Optional[int] = None):
+        """Choose ``N`` timesteps from ``start`` (default ``T - 1``) down to 0, evenly spaced."""
         T = self.config.num_train_timesteps
-        n = T if num_inference_steps is None else int(num_inference_steps)
-        if not 1 <= n <= T:
-            raise ValueError(f"ResShift was trained with T={T}; steps must be in 1..{T}, got {n}")
-        chosen = np.unique(np.round(np.linspace(T - 1, 0, n)).astype(np.int64))[::-1].copy()
+        top = T - 1 if start is None else int(start)
+        if not 0 <= top < T:
+            raise ValueError(f"start must be in 0..{T - 1}, got {start}")
+        n = top + 1 if num_inference_steps is None else int(num_inference_steps)
+        if not 1 <= n <= top + 1:
+            raise ValueError(f"ResShift was trained with T={T}; steps must be in 1..{top + 1}, got {n}")
+        chosen = np.unique(np.round(np.linspace(top, 0, n)).astype(np.int64))[::-1].copy()
         self.num_inference_steps = n
         self.timesteps = torch.from_numpy(chosen).to(device)
 
-    def previous_timestep(self, timestep: int) -> int:
-        """The next (smaller) timestep in the current inference schedule, or -1 at the end."""
-        ts = [int(t) for t in self.timesteps]
-        i = ts.index(int(timestep))
+    def previous_timestep(self, timestep) -> int:
+        """The next (smaller) timestep of the current schedule (``t - 1`` before ``set_timesteps``), -1 at the end."""
+        t = int(timestep)
+        if self.num_inference_steps is None:
+            return t - 1
+        ts = [int(v) for v in self.timesteps]
+        i = ts.index(t)
         return ts[i + 1] if i + 1 < len(ts) else -1
 
+    def path_coefficients(self, timesteps) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(a_t, b_t, s_t) = (1 - eta_t, eta_t, kappa sqrt(eta_t))``."""
+        eta = self.eta(timesteps)
+        return 1.0 - eta, eta, self.config.kappa * eta.sqrt()
+
     # ----------------------------------------------------------------- forward process
-    def add_noise(self, original_samples, y, noise, timesteps) -> torch.Tensor:
+    def add_noise(self, original_samples, noise, timesteps, *, y) -> torch.Tensor:
         """Sample ``q(x_t | x0, y) = N(x0 + eta_t (y - x0), kappa^2 eta_t I)``."""
-        eta = _expand(self.eta(timesteps), original_samples)
+        eta = expand(self.eta(timesteps), original_samples)
         return original_samples + eta * (y - original_samples) + self.config.kappa * eta.sqrt() * noise
 
-    def prior_sample(self, y: torch.Tensor, generator=None) -> torch.Tensor:
-        """Start of the reverse process: ``x_T = y + kappa sqrt(eta_T) eps``."""
+    def prior_sample(self, y: torch.Tensor, generator=None, *, timestep: Optional[int] = None) -> torch.Tensor:
+        """Start of the reverse process: ``x_t = y + kappa sqrt(eta_t) eps`` at ``t = T`` (or ``timestep``)."""
+        t = self.config.num_train_timesteps - 1 if timestep is None else int(timestep)
         eps = randn_tensor(y.shape, generator=generator, device=y.device, dtype=y.dtype)
-        return y + self.config.kappa * float(self.sqrt_etas[-1]) * eps
-
-    def marginal_std(self, timesteps) -> torch.Tensor:
-        """Standard deviation of ``x_t`` given ``(x0, y)``: ``kappa sqrt(eta_t)``."""
-        return self.config.kappa * self.eta(timesteps).sqrt()
-
-    def path_coefficients(self, timesteps) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(a_t, s_t) = (1 - eta_t, kappa sqrt(eta_t))``: ``x_t = a_t x0 + (1 - a_t) y + s_t eps``."""
-        eta = self.eta(timesteps)
-        return 1.0 - eta, self.config.kappa * eta.sqrt()
-
-    def predict_x0(self, model_output: torch.Tensor, sample=None, y=None, timesteps=None) -> torch.Tensor:
-        """The network already predicts ``x0``."""
-        return model_output
+        return y + self.config.kappa * float(self.sqrt_etas[t]) * eps
 
     def scale_model_input(self, sample: torch.Tensor, timestep=None) -> torch.Tensor:
         """ResShift input normalisation ``c_in = 1 / sqrt(kappa^2 eta_t + 1)``."""
         if timestep is None:
             raise ValueError("ResShift needs the timestep to scale the model input")
-        eta = _expand(self.eta(timestep), sample)
+        eta = expand(self.eta(timestep), sample)
         return sample / torch.sqrt(self.config.kappa**2 * eta + 1.0)
 
-    def model_time(self, timesteps) -> torch.Tensor:
-        """The value given to the backbone's time embedding: the 0-indexed step as a float."""
-        return torch.as_tensor(timesteps).float()
+    def network_input(self, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
+        """``c_in(t) x_t`` (:meth:`scale_model_input`)."""
+        return self.scale_model_input(sample, timesteps)
 
     # ----------------------------------------------------------------- reverse process
     def posterior_mean_variance(self, x0_hat, x_t, timestep, prev_timestep):
@@ -176,24 +200,17 @@ class ResShiftScheduler(SchedulerMixin, ConfigMixin):
         var = self.config.kappa**2 * (eta_s / eta_t) * alpha
         return mean, var
 
-    def step(
-        self,
-        model_output: torch.Tensor,
-        timestep,
-        sample: torch.Tensor,
-        y: torch.Tensor,
-        generator=None,
-        deterministic: bool = False,
-        return_dict: bool = True,
-    ):
+    def step(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, *, y: torch.Tensor,
+             generator=None, deterministic: bool = False, return_dict: bool = True):
         """One reverse step from ``sample = x_t`` given ``model_output = x0_hat``.
 
         ``deterministic=False`` draws from the posterior; ``True`` takes the SinSR step.
         The last step (previous timestep -1, ``eta_0 = 0``) returns ``x0_hat`` exactly.
         """
         t = int(timestep)
-        s = self.previous_timestep(t) if self.num_inference_steps is not None else t - 1
+        s = self.previous_timestep(t)
         x0_hat = model_output
+        mean = None
         if s < 0:
             prev = x0_hat
         elif deterministic:
@@ -204,9 +221,7 @@ class ResShiftScheduler(SchedulerMixin, ConfigMixin):
             mean, var = self.posterior_mean_variance(x0_hat, sample, t, s)
             noise = randn_tensor(sample.shape, generator=generator, device=sample.device, dtype=sample.dtype)
             prev = mean + math.sqrt(var) * noise
-        if not return_dict:
-            return (prev, x0_hat)
-        return ProcessStepOutput(prev_sample=prev, pred_original_sample=x0_hat)
+        return self._output(prev, x0_hat, mean, return_dict)
 
     # ----------------------------------------------------------------- training
     def sample_training_timesteps(self, batch_size: int, device=None, generator=None) -> torch.Tensor:
@@ -215,79 +230,98 @@ class ResShiftScheduler(SchedulerMixin, ConfigMixin):
             0, self.config.num_train_timesteps, (batch_size,), generator=generator, device="cpu"
         ).to(device)
 
-    def training_loss(
-        self,
-        denoise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-        x0: torch.Tensor,
-        y: torch.Tensor,
-        generator=None,
-    ) -> torch.Tensor:
+    def training_loss(self, denoise: Denoise, x0: torch.Tensor, y: torch.Tensor, generator=None) -> torch.Tensor:
         """ResShift objective ``E_t,eps |f(x_t, t) - x0|^2`` with ``f`` predicting ``x0``."""
         t = self.sample_training_timesteps(x0.shape[0], device=x0.device, generator=generator)
         noise = randn_tensor(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-        x_t = self.add_noise(x0, y, noise, t)
+        x_t = self.add_noise(x0, noise, t, y=y)
         return torch.mean((denoise(x_t, t) - x0) ** 2)
 
-    def __len__(self) -> int:
-        return self.config.num_train_timesteps
 
+class GaussianDiffusion(ProcessScheduler):
+    """Standard conditional DDPM (SR3-style baseline) behind the same contract.
 
-class GaussianDiffusion(SchedulerMixin, ConfigMixin):
-    """Standard conditional DDPM (SR3-style baseline) behind the same interface.
-
-    ``x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps``; the network predicts ``eps``; ``y`` only
-    conditions the network (the process itself ignores it) and sampling starts from ``N(0, I)``.
-    Sampling uses diffusers' own solvers (:meth:`solver`: DDIM or DPM-Solver++), built from the
-    same training schedule.
+    ``x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps`` (path ``(sqrt(abar), 0, sqrt(1 - abar))``); the
+    backbone predicts ``eps`` and :meth:`network_output` turns it into Tweedie's
+    ``x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)``. ``y`` only conditions the network;
+    sampling starts from ``N(0, I)``. Reverse steps are those of a diffusers solver (``solver``:
+    ``"ddim"`` or ``"dpmsolver++"``) built from the same training schedule and fed the x0 estimate.
     """
 
-    config_name = "scheduler_config.json"
-    order = 1
+    _compatibles = ["DDPMScheduler", "DDIMScheduler", "DPMSolverMultistepScheduler"]
+    SOLVERS = ("ddim", "dpmsolver++")
 
     @register_to_config
     def __init__(self, num_train_timesteps: int = 1000, beta_schedule: str = "linear",
-                 beta_start: float = 1e-4, beta_end: float = 0.02):
+                 beta_start: float = 1e-4, beta_end: float = 0.02, solver: str = "dpmsolver++"):
         from diffusers import DDPMScheduler
 
+        if solver not in self.SOLVERS:
+            raise ValueError(f"unknown solver {solver!r}; choose 'ddim' or 'dpmsolver++'")
         self.ddpm = DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule,
                                   beta_start=beta_start, beta_end=beta_end, prediction_type="epsilon")
+        self.alphas_cumprod = self.ddpm.alphas_cumprod.double()
+        self.reverse = self.make_solver(solver)
+        self.num_inference_steps: Optional[int] = None
         self.timesteps = self.ddpm.timesteps
 
-    def add_noise(self, original_samples, y, noise, timesteps) -> torch.Tensor:
-        """``sqrt(abar_t) x0 + sqrt(1 - abar_t) eps`` (``y`` unused)."""
-        return self.ddpm.add_noise(original_samples, noise, torch.as_tensor(timesteps, device=original_samples.device))
+    @property
+    def init_noise_sigma(self) -> float:
+        return 1.0
 
-    def prior_sample(self, y: torch.Tensor, generator=None) -> torch.Tensor:
-        return randn_tensor(y.shape, generator=generator, device=y.device, dtype=y.dtype)
-
-    def scale_model_input(self, sample: torch.Tensor, timestep=None) -> torch.Tensor:
-        return sample
-
-    def model_time(self, timesteps) -> torch.Tensor:
-        return torch.as_tensor(timesteps).float()
-
-    def solver(self, name: str = "dpmsolver++"):
-        """A diffusers sampler for this schedule: ``"ddim"`` or ``"dpmsolver++"``."""
+    def make_solver(self, name: str):
+        """A diffusers solver for this schedule that takes x0 estimates (``prediction_type="sample"``)."""
         from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
         if name == "ddim":
-            return DDIMScheduler.from_config(self.ddpm.config)
+            return DDIMScheduler.from_config(self.ddpm.config, prediction_type="sample")
         if name == "dpmsolver++":
-            return DPMSolverMultistepScheduler.from_config(self.ddpm.config, algorithm_type="dpmsolver++")
+            return DPMSolverMultistepScheduler.from_config(self.ddpm.config, algorithm_type="dpmsolver++",
+                                                           prediction_type="sample")
         raise ValueError(f"unknown solver {name!r}; choose 'ddim' or 'dpmsolver++'")
 
-    def training_loss(self, denoise, x0, y, generator=None) -> torch.Tensor:
-        """``E_t,eps |eps_theta(x_t, t) - eps|^2`` with ``t ~ U{0..N-1}``."""
+    def set_timesteps(self, num_inference_steps: Optional[int] = None, device=None, *, start: Optional[int] = None):
+        """The solver's grid of ``N`` steps (default 25); ``start`` keeps only timesteps ``<= start``."""
+        self.reverse.set_timesteps(25 if num_inference_steps is None else int(num_inference_steps), device=device)
+        ts = self.reverse.timesteps
+        self.timesteps = ts if start is None else ts[ts <= int(start)]
+        self.num_inference_steps = len(self.timesteps)
+
+    def path_coefficients(self, timesteps) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(sqrt(abar_t), 0, sqrt(1 - abar_t))``."""
+        abar = self.alphas_cumprod[torch.as_tensor(timesteps).long().cpu()]
+        return abar.sqrt(), torch.zeros_like(abar), (1 - abar).sqrt()
+
+    def add_noise(self, original_samples, noise, timesteps, *, y) -> torch.Tensor:
+        """``sqrt(abar_t) x0 + sqrt(1 - abar_t) eps`` (``y`` unused)."""
+        return self.ddpm.add_noise(original_samples, noise, torch.as_tensor(timesteps, device=original_samples.device))
+
+    def prior_sample(self, y: torch.Tensor, generator=None, *, timestep: Optional[int] = None) -> torch.Tensor:
+        """``N(0, I)``; from ``timestep`` (SDEdit) the marginal with ``x0 = y``."""
+        eps = randn_tensor(y.shape, generator=generator, device=y.device, dtype=y.dtype)
+        return eps if timestep is None else self.add_noise(y, eps, timestep, y=y)
+
+    def network_output(self, out: torch.Tensor, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
+        """Tweedie's ``x0_hat`` from the backbone's ``eps_hat``."""
+        a, _, s = (expand(v, sample) for v in self.path_coefficients(timesteps))
+        return (sample - s * out) / a
+
+    def step(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, *, y: torch.Tensor,
+             generator=None, return_dict: bool = True):
+        """One step of the diffusers solver given ``model_output = x0_hat``."""
+        out = self.reverse.step(model_output, timestep, sample, generator=generator)
+        return self._output(out.prev_sample, model_output, None, return_dict)
+
+    def training_loss(self, denoise: Denoise, x0: torch.Tensor, y: torch.Tensor, generator=None) -> torch.Tensor:
+        """``E_t,eps |eps_hat - eps|^2`` with ``t ~ U{0..N-1}`` and ``eps_hat`` implied by the x0 estimate."""
         n = self.config.num_train_timesteps
         t = torch.randint(0, n, (x0.shape[0],), generator=generator).to(x0.device)
         noise = randn_tensor(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-        return torch.mean((denoise(self.add_noise(x0, y, noise, t), t) - noise) ** 2)
-
-    def __len__(self) -> int:
-        return self.config.num_train_timesteps
+        x_t = self.add_noise(x0, noise, t, y=y)
+        return torch.mean((eps_from_x0(self, denoise(x_t, t), x_t, y, t) - noise) ** 2)
 
 
-class DirectPrediction(SchedulerMixin, ConfigMixin):
+class DirectPrediction(ProcessScheduler):
     """The degenerate "process" of a predictive (regression) model: no noise, one step.
 
     ``x_t = y`` at the single timestep 0; the network maps ``y`` straight to ``x0_hat`` and is
@@ -295,41 +329,30 @@ class DirectPrediction(SchedulerMixin, ConfigMixin):
     trains, saves and samples through exactly the same code as the diffusion models.
     """
 
-    config_name = "scheduler_config.json"
-    order = 1
-
     @register_to_config
     def __init__(self, num_train_timesteps: int = 1):
         self.timesteps = torch.zeros(1, dtype=torch.long)
         self.num_inference_steps: Optional[int] = 1
 
-    def set_timesteps(self, num_inference_steps: Optional[int] = None, device=None) -> None:
-        if num_inference_steps not in (None, 1):
-            raise ValueError("a predictive model takes exactly one step")
+    @property
+    def init_noise_sigma(self) -> float:
+        return 0.0
+
+    def set_timesteps(self, num_inference_steps: Optional[int] = None, device=None, *, start: Optional[int] = None):
+        if num_inference_steps not in (None, 1) or start not in (None, 0):
+            raise ValueError("a predictive model takes exactly one step, from timestep 0")
         self.timesteps = torch.zeros(1, dtype=torch.long, device=device)
 
-    def add_noise(self, original_samples, y, noise, timesteps) -> torch.Tensor:
+    def add_noise(self, original_samples, noise, timesteps, *, y) -> torch.Tensor:
         return y
 
-    def prior_sample(self, y: torch.Tensor, generator=None) -> torch.Tensor:
+    def prior_sample(self, y: torch.Tensor, generator=None, *, timestep=None) -> torch.Tensor:
         return y
 
-    def scale_model_input(self, sample: torch.Tensor, timestep=None) -> torch.Tensor:
-        return sample
+    def step(self, model_output, timestep, sample, *, y, generator=None, return_dict: bool = True):
+        return self._output(model_output, model_output, None, return_dict)
 
-    def model_time(self, timesteps) -> torch.Tensor:
-        return torch.as_tensor(timesteps).float()
-
-    def step(self, model_output, timestep, sample, y, generator=None, deterministic: bool = False,
-             return_dict: bool = True):
-        if not return_dict:
-            return (model_output, model_output)
-        return ProcessStepOutput(prev_sample=model_output, pred_original_sample=model_output)
-
-    def training_loss(self, denoise, x0, y, generator=None) -> torch.Tensor:
+    def training_loss(self, denoise: Denoise, x0: torch.Tensor, y: torch.Tensor, generator=None) -> torch.Tensor:
         """``|f(y, 0) - x0|^2``."""
         t = torch.zeros(x0.shape[0], dtype=torch.long, device=x0.device)
         return torch.mean((denoise(y, t) - x0) ** 2)
-
-    def __len__(self) -> int:
-        return 1

@@ -1,128 +1,165 @@
-"""Samplers: short functions over a denoiser ``f(x_t, t) -> x0_hat`` and a process.
+"""Samplers: one short function per algorithm over ``(denoise, process, y)``.
 
-Every sampler counts its network evaluations so pipelines and benchmarks can report them.
+``denoise(x_t, t) -> x0_hat`` is a denoiser with the observation and conditioning bound
+(:class:`shared.denoiser.ConditionalDenoiser` always returns the x0 estimate). Every sampler takes
+the same keywords and returns ``(x0, network_evaluations)``:
+
+* ``num_inference_steps`` -- steps of the process's grid (``process.set_timesteps``);
+* ``generator``           -- the only source of randomness (same seed, same output);
+* ``start``, ``x_start``  -- a shallow start: begin at timestep ``start`` (StoRM, CRP, SDEdit)
+  and/or from a given sample instead of ``process.prior_sample``;
+* ``callback``            -- called after every network evaluation with a :class:`Step`; it may
+  return a replacement (``dataclasses.replace(step, x0_hat=...)``) to change the x0 estimate or
+  the current sample. Data consistency, guidance and similar per-step operations plug in here,
+  once, for every sampler;
+* ``progress``            -- called with the evaluations so far after every step.
+
+Algorithms: :func:`sample_posterior` (the process's own stochastic step: ResShift's posterior,
+a DDPM solver, SGMSE+'s reverse-diffusion predictor), :func:`sample_deterministic` (DDIM/SinSR:
+the exponential integrator of the probability-flow ODE on any Gaussian path),
+:func:`sample_predictor_corrector` (SGMSE+), :func:`sample_probability_flow` (adaptive RK45 on the
+probability-flow ODE) and, in :mod:`shared.consistency`, multistep consistency sampling.
+:func:`sample` picks the process's default algorithm through the protocol.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import torch
 
-Denoise = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+from .protocol import Denoise, GaussianPath, Process, ScoreSDE, path_at
 
 
-@torch.no_grad()
-def sample_residual_shift(
-    denoise: Denoise,
-    process,
-    y: torch.Tensor,
-    num_steps: Optional[int] = None,
-    deterministic: bool = False,
-    generator=None,
-    x_start: Optional[torch.Tensor] = None,
-    progress: Optional[Callable[[int], None]] = None,
-) -> tuple[torch.Tensor, int]:
-    """Reverse a residual-shift process from ``x_T = prior_sample(y)`` down to ``x0``.
+@dataclass
+class Step:
+    """What a sampler's callback sees after one network evaluation.
 
-    With ``deterministic=True`` this is the SinSR/DDIM-like sampler, whose endpoint is a
-    deterministic function of ``x_T`` (the one-step student's distillation target).
-
-    Returns ``(x0, number_of_network_evaluations)``.
+    Attributes:
+        index: position in the sampler's timestep grid (0 = first, at the top).
+        timestep: the timestep of this evaluation.
+        sample: the current state ``x_t`` the denoiser saw.
+        x0_hat: the denoiser's x0 estimate.
     """
-    process.set_timesteps(num_steps, device=y.device)
-    x = process.prior_sample(y, generator=generator) if x_start is None else x_start
-    nfe = 0
-    for t in process.timesteps:
-        t_batch = torch.full((y.shape[0],), int(t), device=y.device, dtype=torch.long)
-        x0_hat = denoise(x, t_batch)
-        nfe += 1
-        x = process.step(x0_hat, t, x, y, generator=generator, deterministic=deterministic).prev_sample
-        if progress is not None:
-            progress(nfe)
-    return x, nfe
+
+    index: int
+    timestep: torch.Tensor
+    sample: torch.Tensor
+    x0_hat: torch.Tensor
 
 
-@torch.no_grad()
-def sample_gaussian(
-    denoise: Denoise,
-    process,
-    y: torch.Tensor,
-    num_steps: int = 25,
-    solver: str = "dpmsolver++",
-    generator=None,
-    progress: Optional[Callable[[int], None]] = None,
-) -> tuple[torch.Tensor, int]:
-    """Sample a :class:`~shared.processes.GaussianDiffusion` model (``denoise`` predicts ``eps``)
-    with a diffusers solver (DDIM or DPM-Solver++) in ``num_steps`` evaluations."""
-    sched = process.solver(solver)
-    sched.set_timesteps(num_steps, device=y.device)
-    x = process.prior_sample(y, generator=generator) * sched.init_noise_sigma
-    nfe = 0
-    for t in sched.timesteps:
-        t_batch = torch.full((y.shape[0],), int(t), device=y.device, dtype=torch.long)
-        eps = denoise(sched.scale_model_input(x, t), t_batch)
-        nfe += 1
-        x = sched.step(eps, t, x).prev_sample
-        if progress is not None:
-            progress(nfe)
-    return x, nfe
+Callback = Callable[[Step], Optional[Step]]
+Progress = Callable[[int], None]
+
+
+def batch_timestep(t, y: torch.Tensor) -> torch.Tensor:
+    """Timestep ``t`` (a grid entry) repeated for every item of the batch, on ``y``'s device."""
+    t = torch.as_tensor(t)
+    return t.to(y.device).expand(y.shape[0])
+
+
+def evaluate(denoise: Denoise, x: torch.Tensor, t, index: int, y: torch.Tensor,
+             callback: Optional[Callback]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(x, x0_hat)`` after one denoiser evaluation at ``t`` and the optional callback."""
+    x0_hat = denoise(x, batch_timestep(t, y))
+    if callback is not None:
+        changed = callback(Step(index, torch.as_tensor(t), x, x0_hat))
+        if changed is not None:
+            x, x0_hat = changed.sample, changed.x0_hat
+    return x, x0_hat
+
+
+def start_state(process: Process, y: torch.Tensor, num_inference_steps: Optional[int], start, x_start,
+                generator) -> torch.Tensor:
+    """Set the process's grid (from ``start``) and return the first sample (``x_start`` or a prior draw)."""
+    process.set_timesteps(num_inference_steps, device=y.device, start=start)
+    if x_start is not None:
+        return x_start
+    return process.prior_sample(y, generator=generator, timestep=start)
 
 
 def residual_path_step(x0_hat: torch.Tensor, x_t: torch.Tensor, y: torch.Tensor, path_t, path_s) -> torch.Tensor:
-    """Deterministic move from time t to s along a residual path, holding ``x0_hat`` fixed.
+    """Deterministic move from time t to s along a Gaussian path, holding ``x0_hat`` fixed.
 
-    For ``x_t = a_t x0 + (1 - a_t) y + s_t eps`` the implied noise is
-    ``eps_hat = (x_t - a_t x0_hat - (1 - a_t) y) / s_t`` and::
+    For ``x_t = a_t x0 + b_t y + s_t eps`` the implied noise is
+    ``eps_hat = (x_t - a_t x0_hat - b_t y) / s_t`` and::
 
-        x_s = a_s x0_hat + (1 - a_s) y + s_s eps_hat
+        x_s = a_s x0_hat + b_s y + s_s eps_hat
 
     This is the exact solution of the probability-flow ODE when ``x0_hat`` is constant over the
     step (a first-order exponential integrator, i.e. DDIM); for ResShift it is SinSR's step.
-    ``path_t`` and ``path_s`` are ``(a, s)`` pairs from ``process.path_coefficients`` (floats, or
+    ``path_t`` and ``path_s`` are ``(a, b, s)`` triples (``process.path_coefficients``: floats, or
     tensors that broadcast against ``x_t``); ``s_t`` must be positive.
     """
-    (a_t, s_t), (a_s, s_s) = path_t, path_s
-    mean_t = a_t * x0_hat + (1 - a_t) * y
-    return a_s * x0_hat + (1 - a_s) * y + (s_s / s_t) * (x_t - mean_t)
-
-
-def _batch_time(t, y: torch.Tensor) -> torch.Tensor:
-    return torch.full((y.shape[0],), float(t), device=y.device, dtype=torch.float32)
+    (a_t, b_t, s_t), (a_s, b_s, s_s) = path_t, path_s
+    return a_s * x0_hat + b_s * y + (s_s / s_t) * (x_t - a_t * x0_hat - b_t * y)
 
 
 @torch.no_grad()
-def sample_predictor_corrector(
-    model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    process,
-    y: torch.Tensor,
-    num_steps: int = 30,
-    snr: float = 0.5,
-    corrector_steps: int = 1,
-    t_start: float = 1.0,
-    x_start: Optional[torch.Tensor] = None,
-    generator=None,
-    progress: Optional[Callable[[int], None]] = None,
-) -> tuple[torch.Tensor, int]:
-    """SGMSE+ predictor-corrector sampler for a continuous SDE (:class:`shared.sde.OUVEScheduler`).
+def sample_posterior(denoise: Denoise, process: Process, y: torch.Tensor, *,
+                     num_inference_steps: Optional[int] = None, generator=None, start=None,
+                     x_start: Optional[torch.Tensor] = None, callback: Optional[Callback] = None,
+                     progress: Optional[Progress] = None) -> tuple[torch.Tensor, int]:
+    """Ancestral sampling with the process's own ``step``: ResShift's posterior, a DDPM solver's
+    step, SGMSE+'s reverse-diffusion predictor. Returns the last step's noise-free mean."""
+    x = start_state(process, y, num_inference_steps, start, x_start, generator)
+    out = None
+    for i, t in enumerate(process.timesteps):
+        x, x0_hat = evaluate(denoise, x, t, i, y, callback)
+        out = process.step(x0_hat, t, x, y=y, generator=generator)
+        x = out.prev_sample
+        if progress is not None:
+            progress(i + 1)
+    return out.prev_sample_mean, len(process.timesteps)
 
-    On the grid ``linspace(t_start, t_eps, N)``, each step runs ``corrector_steps`` annealed
-    Langevin corrections then one reverse-diffusion predictor step; the result is the last
-    predictor mean (no noise added at the end). ``model(x_t, t)`` returns the model output the
-    process understands (``eps`` or ``x0``, see :class:`shared.sde.OUVEScheduler`).
-    With ``y`` replaced by a predictive estimate and ``x_start = y_hat + s z`` this is StoRM.
-    N steps with one corrector cost ``2 N`` evaluations.
+
+@torch.no_grad()
+def sample_deterministic(denoise: Denoise, process: GaussianPath, y: torch.Tensor, *,
+                         num_inference_steps: Optional[int] = None, generator=None, start=None,
+                         x_start: Optional[torch.Tensor] = None, callback: Optional[Callback] = None,
+                         progress: Optional[Progress] = None) -> tuple[torch.Tensor, int]:
+    """DDIM-like sampler on any Gaussian path (SinSR for ResShift): :func:`residual_path_step`
+    between consecutive grid times; after the last grid time the x0 estimate is returned.
+
+    The endpoint is a deterministic function of the start (``generator`` only draws the prior):
+    the one-step student's distillation target. ``N`` grid times cost ``N`` evaluations.
     """
-    process.set_timesteps(num_steps, device=y.device, t_start=t_start)
-    x = process.prior_sample(y, generator=generator, t=t_start) if x_start is None else x_start
+    x = start_state(process, y, num_inference_steps, start, x_start, generator)
+    times = process.timesteps
+    x0_hat = x
+    for i, t in enumerate(times):
+        x, x0_hat = evaluate(denoise, x, t, i, y, callback)
+        if i + 1 < len(times):
+            x = residual_path_step(x0_hat, x, y, path_at(process, t, x), path_at(process, times[i + 1], x))
+        if progress is not None:
+            progress(i + 1)
+    return x0_hat, len(times)
+
+
+@torch.no_grad()
+def sample_predictor_corrector(denoise: Denoise, process: ScoreSDE, y: torch.Tensor, *,
+                               num_inference_steps: Optional[int] = None, generator=None, start=None,
+                               x_start: Optional[torch.Tensor] = None, callback: Optional[Callback] = None,
+                               progress: Optional[Progress] = None, snr: float = 0.5,
+                               corrector_steps: int = 1) -> tuple[torch.Tensor, int]:
+    """SGMSE+ predictor-corrector sampler for a score SDE (:class:`shared.sde.OUVEScheduler`).
+
+    On the grid ``linspace(start, t_eps, N)``, each step runs ``corrector_steps`` annealed
+    Langevin corrections then one reverse-diffusion predictor step; the result is the last
+    predictor mean (no noise added at the end). With ``y`` replaced by a predictive estimate and a
+    shallow ``start`` this is StoRM. N steps with one corrector cost ``2 N`` evaluations.
+    """
+    x = start_state(process, y, num_inference_steps, start, x_start, generator)
     x_mean, nfe = x, 0
     for i, t in enumerate(process.timesteps):
-        tb = _batch_time(t, y)
         for _ in range(corrector_steps):
-            x, x_mean = process.correct(model(x, tb), float(t), x, y, snr=snr, generator=generator)
+            x, x0_hat = evaluate(denoise, x, t, i, y, callback)
+            x, x_mean = process.correct(x0_hat, float(t), x, y=y, snr=snr, generator=generator)
             nfe += 1
-        out = process.step(model(x, tb), float(t), x, y, generator=generator, dt=process.step_size(i))
-        x, x_mean = out.prev_sample, out.pred_original_sample
+        x, x0_hat = evaluate(denoise, x, t, i, y, callback)
+        out = process.step(x0_hat, float(t), x, y=y, generator=generator)
+        x, x_mean = out.prev_sample, out.prev_sample_mean
         nfe += 1
         if progress is not None:
             progress(nfe)
@@ -130,85 +167,55 @@ def sample_predictor_corrector(
 
 
 @torch.no_grad()
-def sample_probability_flow(
-    model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    process,
-    y: torch.Tensor,
-    num_steps: int = 30,
-    method: str = "ddim",
-    t_start: float = 1.0,
-    x_start: Optional[torch.Tensor] = None,
-    rtol: float = 1e-5,
-    atol: float = 1e-5,
-    denoise: bool = True,
-    generator=None,
-) -> tuple[torch.Tensor, int]:
-    """Integrate the probability-flow ODE of a continuous process from ``t_start`` to ``t_eps``.
-
-    ``method="ddim"``: ``num_steps`` fixed steps of :func:`residual_path_step` (first-order
-    exponential integrator); after the last step the Tweedie ``x0_hat`` is returned.
-    ``method="euler"``: fixed Euler steps of ``dx/dt = theta (y - x) - g^2/2 score``.
-    ``method="rk45"``: adaptive Dormand-Prince (``scipy.integrate.solve_ivp``, as SGMSE+'s ODE
-    sampler) with tolerances ``rtol``/``atol``; ``num_steps`` is ignored. With ``denoise`` (as
-    SGMSE+) one noise-free predictor step from ``t_eps`` to 0 follows.
+def sample_probability_flow(denoise: Denoise, process: ScoreSDE, y: torch.Tensor, *,
+                            num_inference_steps: Optional[int] = None, generator=None, start=None,
+                            x_start: Optional[torch.Tensor] = None, callback: Optional[Callback] = None,
+                            progress: Optional[Progress] = None, rtol: float = 1e-5, atol: float = 1e-5,
+                            final_denoise: bool = True) -> tuple[torch.Tensor, int]:
+    """Adaptive Dormand-Prince (RK45, ``scipy.integrate.solve_ivp``, as SGMSE+'s ODE sampler) on the
+    probability-flow ODE ``dx/dt = theta (y - x) - g^2/2 score`` from ``start`` (default 1) to
+    ``t_eps``; the step count follows the tolerances (``num_inference_steps`` only sets the grid of
+    the final step). With ``final_denoise`` one noise-free predictor step from ``t_eps`` to 0 follows.
     """
-    x = process.prior_sample(y, generator=generator, t=t_start) if x_start is None else x_start
-    t_eps = process.config.t_eps
-    if method == "rk45":
-        x, nfe = _solve_ivp(model, process, x, y, t_start, t_eps, rtol, atol)
-        if denoise:
-            x = process.step(model(x, _batch_time(t_eps, y)), t_eps, x, y, dt=t_eps).pred_original_sample
-            nfe += 1
-        return x, nfe
-    if method not in ("ddim", "euler"):
-        raise ValueError(f"unknown ODE method {method!r}; choose 'ddim', 'euler' or 'rk45'")
-    times = torch.linspace(t_start, t_eps, num_steps + 1)
-    nfe = 0
-    for t, s in zip(times[:-1], times[1:]):
-        out = model(x, _batch_time(t, y))
-        nfe += 1
-        if method == "ddim":
-            x0_hat = process.predict_x0(out, x, y, float(t))
-            path_t = [float(v) for v in process.path_coefficients(float(t))]
-            path_s = [float(v) for v in process.path_coefficients(float(s))]
-            x = residual_path_step(x0_hat, x, y, path_t, path_s)
-        else:
-            x = x - process.ode_velocity(out, float(t), x, y) * float(t - s)
-    if method == "ddim":
-        x = process.predict_x0(model(x, _batch_time(t_eps, y)), x, y, t_eps)
-        nfe += 1
-    return x, nfe
-
-
-def _solve_ivp(model, process, x, y, t_start, t_end, rtol, atol) -> tuple[torch.Tensor, int]:
-    """Adaptive RK45 on the flattened state (the ODE runs backward in time)."""
     import numpy as np
     from scipy.integrate import solve_ivp
 
+    x = start_state(process, y, num_inference_steps, start, x_start, generator)
+    t_start, t_end = float(process.timesteps[0]), float(process.timesteps[-1])
     shape, dtype, device = x.shape, x.dtype, x.device
     nfe = 0
 
     def velocity(t, flat):
         nonlocal nfe
         xt = torch.from_numpy(flat.astype(np.float32)).reshape(shape).to(device, dtype)
+        xt, x0_hat = evaluate(denoise, xt, torch.tensor(t, dtype=torch.float32), nfe, y, callback)
         nfe += 1
-        v = process.ode_velocity(model(xt, _batch_time(t, y)), float(t), xt, y)
-        return v.detach().cpu().numpy().reshape(-1).astype(np.float64)
+        if progress is not None:
+            progress(nfe)
+        return process.ode_velocity(x0_hat, float(t), xt, y=y).cpu().numpy().reshape(-1).astype(np.float64)
 
-    sol = solve_ivp(velocity, (t_start, t_end), x.detach().cpu().numpy().reshape(-1).astype(np.float64),
+    sol = solve_ivp(velocity, (t_start, t_end), x.cpu().numpy().reshape(-1).astype(np.float64),
                     rtol=rtol, atol=atol, method="RK45")
-    out = torch.from_numpy(sol.y[:, -1].astype(np.float32)).reshape(shape).to(device, dtype)
-    return out, nfe
+    x = torch.from_numpy(sol.y[:, -1].astype(np.float32)).reshape(shape).to(device, dtype)
+    if final_denoise:
+        x, x0_hat = evaluate(denoise, x, process.timesteps[-1], nfe, y, callback)
+        x = process.step(x0_hat, process.timesteps[-1], x, y=y, generator=generator).prev_sample_mean
+        nfe += 1
+    return x, nfe
 
 
-def sample(denoise: Denoise, process, y: torch.Tensor, num_steps: Optional[int] = None,
-           deterministic: bool = False, generator=None, solver: str = "dpmsolver++") -> tuple[torch.Tensor, int]:
-    """Dispatch to the sampler that fits ``process`` (residual shift or Gaussian DDPM)."""
-    from .processes import GaussianDiffusion
-    from .sde import OUVEScheduler
+#: Sampler functions by the name a process gives as its ``default_sampler``.
+SAMPLERS: dict[str, Callable[..., tuple[torch.Tensor, int]]] = {
+    "posterior": sample_posterior,
+    "deterministic": sample_deterministic,
+    "predictor_corrector": sample_predictor_corrector,
+    "probability_flow": sample_probability_flow,
+}
 
-    if isinstance(process, OUVEScheduler):
-        return sample_predictor_corrector(denoise, process, y, num_steps or len(process), generator=generator)
-    if isinstance(process, GaussianDiffusion):
-        return sample_gaussian(denoise, process, y, num_steps or 25, solver=solver, generator=generator)
-    return sample_residual_shift(denoise, process, y, num_steps, deterministic=deterministic, generator=generator)
+
+def sample(denoise: Denoise, process: Process, y: torch.Tensor, *, deterministic: bool = False,
+           **kwargs) -> tuple[torch.Tensor, int]:
+    """Sample with the process's default algorithm (``process.default_sampler``), or with
+    :func:`sample_deterministic` when ``deterministic``; keywords as every sampler's."""
+    name = "deterministic" if deterministic else process.default_sampler
+    return SAMPLERS[name](denoise, process, y, **kwargs)

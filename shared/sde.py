@@ -1,4 +1,4 @@
-"""Continuous mean-reverting SDE (SGMSE+ "OUVE") behind the same scheduler interface as ResShift.
+"""Continuous mean-reverting SDE (SGMSE+ "OUVE") behind the core contract (:mod:`shared.protocol`).
 
 Forward SDE on ``t in [0, 1]`` (Richter et al., SGMSE+)::
 
@@ -17,40 +17,40 @@ ordinary real-coordinate ones.
 
 Two parametrisations of the score network (``parametrization``):
 
-* ``"eps"`` (SGMSE+): the network sees ``x_t`` and predicts the normalised noise ``eps``
-  (``x_t = mu_t + sigma_t eps``, ``a_t = e^{-theta t}``)::
-
-      score = -eps_hat / sigma_t,     x0_hat = (x_t - (1 - a_t) y - sigma_t eps_hat) / a_t
-
-  and the denoising score-matching loss ``|sigma_t s_theta + z|^2`` is ``|eps_hat - z|^2``.
+* ``"eps"`` (SGMSE+): the backbone sees ``x_t`` and predicts the normalised noise ``eps``
+  (``x_t = mu_t + sigma_t eps``, ``a_t = e^{-theta t}``); :meth:`OUVEScheduler.network_output`
+  turns it into Tweedie's ``x0_hat = (x_t - (1 - a_t) y - sigma_t eps_hat) / a_t``, and the
+  denoising score-matching loss ``|sigma_t s_theta + z|^2`` is ``|eps_hat - z|^2``.
 
 * ``"residual"`` (EDM preconditioning of the residual ``r = x0 - y``): with the effective noise
   level ``q_t = sigma_t / a_t`` of ``(x_t - y) / a_t = r + q_t eps`` and data scale ``s_d``::
 
       c_in = 1 / sqrt(q^2 + s_d^2),  c_skip = s_d^2 / (q^2 + s_d^2),  c_out = q s_d / sqrt(q^2 + s_d^2)
       x0_hat = y + c_skip (x_t - y) / a_t + c_out F(c_in (x_t - y) / a_t)
-      score  = -(x_t - a_t x0_hat - (1 - a_t) y) / sigma_t^2
 
   trained with EDM's weight ``lambda = 1/q^2 + 1/s_d^2`` on ``|x0_hat - x0|^2`` (a weighted DSM
   loss: ``|sigma_t s_theta + z|^2 = |x0_hat - x0|^2 / q^2``). At high noise ``F = 0`` already gives
   ``x0_hat ~ y``, so the network only learns the small correction: far easier than predicting
   ``eps`` to the ~1 % precision that the residual needs at t = 1.
+
+Either way the denoiser returns ``x0_hat`` (the core contract), and the score the samplers use is
+``score = -(x_t - a_t x0_hat - (1 - a_t) y) / sigma_t^2``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
-from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.schedulers.scheduling_utils import SchedulerMixin
+from diffusers.configuration_utils import register_to_config
 from diffusers.utils.torch_utils import randn_tensor
 
-from .processes import ProcessStepOutput, _expand
+from .processes import ProcessScheduler
+from .protocol import Denoise, eps_from_x0, expand, x0_from_eps
 
 
-class OUVEScheduler(SchedulerMixin, ConfigMixin):
+class OUVEScheduler(ProcessScheduler):
     """SGMSE+'s Ornstein-Uhlenbeck SDE with variance-exploding noise, as a diffusers scheduler.
 
     Timesteps are continuous floats in ``[t_eps, 1]``. ``set_timesteps(N)`` gives SGMSE+'s
@@ -68,9 +68,7 @@ class OUVEScheduler(SchedulerMixin, ConfigMixin):
         sigma_data: ``s_d``, the scale of ``x0 - y`` (``"residual"`` only).
     """
 
-    config_name = "scheduler_config.json"
-    order = 1
-    prediction_type = "epsilon"
+    default_sampler = "predictor_corrector"
 
     @register_to_config
     def __init__(self, theta: float = 1.5, sigma_min: float = 0.05, sigma_max: float = 0.5,
@@ -90,7 +88,7 @@ class OUVEScheduler(SchedulerMixin, ConfigMixin):
 
     # ----------------------------------------------------------------- schedule
     def _t(self, t) -> torch.Tensor:
-        return torch.as_tensor(t, dtype=torch.float64)
+        return torch.as_tensor(t, dtype=torch.float64).cpu()
 
     def sigma(self, t) -> torch.Tensor:
         """Complex marginal std ``sigma_t`` (0.389 at t = 1 with the defaults), unscaled."""
@@ -115,20 +113,27 @@ class OUVEScheduler(SchedulerMixin, ConfigMixin):
         g = c.sigma_min * torch.exp(self.log_ratio * t) * math.sqrt(2 * self.log_ratio)
         return c.component_scale * g
 
-    def path_coefficients(self, t) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(a_t, s_t)`` with ``x_t = a_t x0 + (1 - a_t) y + s_t eps`` (the common residual-path form)."""
-        return self.mean_coefficient(t), self.marginal_std(t)
+    def path_coefficients(self, t) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(a_t, 1 - a_t, s_t)``: ``x_t = a_t x0 + (1 - a_t) y + s_t eps``."""
+        a = self.mean_coefficient(t)
+        return a, 1 - a, self.marginal_std(t)
 
-    def set_timesteps(self, num_inference_steps: Optional[int] = None, device=None,
-                      t_start: float = 1.0) -> None:
-        """Reverse grid ``linspace(t_start, t_eps, N)`` (SGMSE+ uses ``t_start = 1``)."""
+    @property
+    def init_noise_sigma(self) -> float:
+        """Per-channel standard deviation of the prior around ``y`` at t = 1."""
+        return float(self.marginal_std(1.0))
+
+    def set_timesteps(self, num_inference_steps: Optional[int] = None, device=None, *,
+                      start: Optional[float] = None) -> None:
+        """Reverse grid ``linspace(start, t_eps, N)`` (SGMSE+: ``start = 1``; StoRM/CRP start lower)."""
         n = self.config.num_train_timesteps if num_inference_steps is None else int(num_inference_steps)
+        start = 1.0 if start is None else float(start)
         if n < 1:
             raise ValueError(f"steps must be >= 1, got {n}")
-        if not self.config.t_eps < t_start <= 1.0:
-            raise ValueError(f"t_start must be in (t_eps, 1], got {t_start}")
+        if not self.config.t_eps < start <= 1.0:
+            raise ValueError(f"start must be in (t_eps, 1], got {start}")
         self.num_inference_steps = n
-        self.timesteps = torch.linspace(t_start, self.config.t_eps, n, device=device)
+        self.timesteps = torch.linspace(start, self.config.t_eps, n, device=device)
 
     def step_size(self, index: int) -> float:
         """``dt`` of reverse step ``index``: the gap to the next grid time, and ``t_eps`` (to 0) last."""
@@ -136,20 +141,16 @@ class OUVEScheduler(SchedulerMixin, ConfigMixin):
         return float(ts[index] - ts[index + 1]) if index + 1 < len(ts) else float(ts[-1])
 
     # ----------------------------------------------------------------- forward process
-    def add_noise(self, original_samples, y, noise, timesteps) -> torch.Tensor:
+    def add_noise(self, original_samples, noise, timesteps, *, y) -> torch.Tensor:
         """A draw from ``q(x_t | x0, y)``: ``a_t x0 + (1 - a_t) y + s_t noise``."""
-        a = _expand(self.mean_coefficient(timesteps), original_samples)
-        s = _expand(self.marginal_std(timesteps), original_samples)
+        a = expand(self.mean_coefficient(timesteps), original_samples)
+        s = expand(self.marginal_std(timesteps), original_samples)
         return a * original_samples + (1 - a) * y + s * noise
 
-    def prior_sample(self, y: torch.Tensor, generator=None, t: float = 1.0) -> torch.Tensor:
-        """Start of the reverse process: ``x_t = y + s_t z`` (SGMSE+: t = 1; CRP/StoRM may start lower)."""
+    def prior_sample(self, y: torch.Tensor, generator=None, *, timestep: Optional[float] = None) -> torch.Tensor:
+        """Start of the reverse process: ``x_t = y + s_t z`` at t = 1 (or ``timestep``: CRP/StoRM start lower)."""
         z = randn_tensor(y.shape, generator=generator, device=y.device, dtype=y.dtype)
-        return y + float(self.marginal_std(t)) * z
-
-    def scale_model_input(self, sample: torch.Tensor, timestep=None) -> torch.Tensor:
-        """SGMSE+ feeds ``x_t`` unscaled (the data are normalised by the input's peak)."""
-        return sample
+        return y + float(self.marginal_std(1.0 if timestep is None else timestep)) * z
 
     def model_time(self, timesteps) -> torch.Tensor:
         """Continuous ``t`` scaled to the 0..1000 range the diffusers time embedding expects."""
@@ -158,8 +159,8 @@ class OUVEScheduler(SchedulerMixin, ConfigMixin):
     # ----------------------------------------------------------------- preconditioning
     def _edm(self, timesteps, like: torch.Tensor):
         """``(a_t, c_in, c_skip, c_out)`` broadcast against ``like`` (``"residual"`` parametrisation)."""
-        a = _expand(self.mean_coefficient(timesteps), like)
-        q = _expand(self.marginal_std(timesteps), like) / a
+        a = expand(self.mean_coefficient(timesteps), like)
+        q = expand(self.marginal_std(timesteps), like) / a
         sd = self.config.sigma_data
         norm = torch.sqrt(q**2 + sd**2)
         return a, 1 / norm, sd**2 / norm**2, q * sd / norm
@@ -172,52 +173,40 @@ class OUVEScheduler(SchedulerMixin, ConfigMixin):
         return c_in * (sample - y) / a
 
     def network_output(self, out: torch.Tensor, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
-        """The model output from the backbone's ``F``: ``eps_hat = F`` or ``x0_hat`` (residual)."""
+        """``x0_hat`` from the backbone's ``F``: Tweedie from ``eps_hat = F`` (eps) or the EDM form (residual)."""
         if self.config.parametrization == "eps":
-            return out
+            return x0_from_eps(self, out, sample, y, timesteps)
         a, _, c_skip, c_out = self._edm(timesteps, sample)
         return y + c_skip * (sample - y) / a + c_out * out
 
-    # ----------------------------------------------------------------- conversions
-    def predict_x0(self, model_output: torch.Tensor, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
-        """``x0_hat``: the output itself (residual) or Tweedie ``(x_t - (1 - a_t) y - s_t eps_hat) / a_t``."""
-        if self.config.parametrization == "residual":
-            return model_output
-        a = _expand(self.mean_coefficient(timesteps), sample)
-        s = _expand(self.marginal_std(timesteps), sample)
-        return (sample - (1 - a) * y - s * model_output) / a
-
-    def score(self, model_output: torch.Tensor, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
-        """``grad log p_t(x)``: ``-eps_hat / s_t`` (eps) or ``-(x_t - a_t x0_hat - (1 - a_t) y) / s_t^2``."""
-        s = _expand(self.marginal_std(timesteps), sample)
-        if self.config.parametrization == "eps":
-            return -model_output / s
-        a = _expand(self.mean_coefficient(timesteps), sample)
-        return -(sample - a * model_output - (1 - a) * y) / s**2
+    def score(self, x0_hat: torch.Tensor, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
+        """``grad log p_t(x) = -(x_t - a_t x0_hat - (1 - a_t) y) / s_t^2``."""
+        s = expand(self.marginal_std(timesteps), sample)
+        return -eps_from_x0(self, x0_hat, sample, y, timesteps) / s
 
     # ----------------------------------------------------------------- reverse process
-    def step(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, y: torch.Tensor,
-             generator=None, dt: Optional[float] = None, return_dict: bool = True):
-        """Reverse-diffusion predictor (Euler-Maruyama on the reverse SDE) over ``dt``::
+    def step(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, *, y: torch.Tensor,
+             generator=None, return_dict: bool = True):
+        """Reverse-diffusion predictor (Euler-Maruyama on the reverse SDE) over the grid gap ``dt``::
 
             x_mean = x - theta (y - x) dt + g^2 dt score,     x = x_mean + g sqrt(dt) z
 
-        ``dt`` defaults to the gap to the next time of the current grid. ``pred_original_sample``
-        holds ``x_mean`` (SGMSE+ returns it, noise-free, after the last step).
+        ``dt`` is the gap to the next time of the current grid (``t_eps`` after its last time).
+        Returns ``x`` as ``prev_sample``, ``x_mean`` as ``prev_sample_mean`` (SGMSE+ returns it,
+        noise-free, after the last step) and ``model_output`` (the x0 estimate) as
+        ``pred_original_sample``.
         """
-        if dt is None:
-            index = int(torch.argmin((self.timesteps - float(timestep)).abs()))
-            dt = self.step_size(index)
+        index = int(torch.argmin((self.timesteps.cpu() - float(timestep)).abs()))
+        dt = self.step_size(index)
         t = float(timestep)
         g = float(self.diffusion(t))
-        x_mean = sample - self.config.theta * (y - sample) * dt + g**2 * dt * self.score(model_output, sample, y, t)
+        score = self.score(model_output, sample, y, t)
+        x_mean = sample - self.config.theta * (y - sample) * dt + g**2 * dt * score
         z = randn_tensor(sample.shape, generator=generator, device=sample.device, dtype=sample.dtype)
         prev = x_mean + g * math.sqrt(dt) * z
-        if not return_dict:
-            return (prev, x_mean)
-        return ProcessStepOutput(prev_sample=prev, pred_original_sample=x_mean)
+        return self._output(prev, model_output, x_mean, return_dict)
 
-    def correct(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, y: torch.Tensor,
+    def correct(self, x0_hat: torch.Tensor, timestep, sample: torch.Tensor, *, y: torch.Tensor,
                 snr: float = 0.5, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
         """One annealed Langevin corrector step, ``eps = 2 (snr s_t)^2``::
 
@@ -226,14 +215,14 @@ class OUVEScheduler(SchedulerMixin, ConfigMixin):
         Returns ``(x, x_mean)``.
         """
         step = 2 * (snr * float(self.marginal_std(timestep))) ** 2
-        x_mean = sample + step * self.score(model_output, sample, y, timestep)
+        x_mean = sample + step * self.score(x0_hat, sample, y, timestep)
         z = randn_tensor(sample.shape, generator=generator, device=sample.device, dtype=sample.dtype)
         return x_mean + math.sqrt(2 * step) * z, x_mean
 
-    def ode_velocity(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, y: torch.Tensor):
+    def ode_velocity(self, x0_hat: torch.Tensor, timestep, sample: torch.Tensor, *, y: torch.Tensor) -> torch.Tensor:
         """Probability-flow ODE ``dx/dt = theta (y - x) - g^2/2 score``."""
         g = float(self.diffusion(timestep))
-        return self.config.theta * (y - sample) - 0.5 * g**2 * self.score(model_output, sample, y, timestep)
+        return self.config.theta * (y - sample) - 0.5 * g**2 * self.score(x0_hat, sample, y, timestep)
 
     # ----------------------------------------------------------------- training
     def sample_training_timesteps(self, batch_size: int, device=None, generator=None) -> torch.Tensor:
@@ -241,20 +230,16 @@ class OUVEScheduler(SchedulerMixin, ConfigMixin):
         u = torch.rand((batch_size,), generator=generator)
         return (self.config.t_eps + (1 - self.config.t_eps) * u).to(device)
 
-    def training_loss(self, denoise: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                      x0: torch.Tensor, y: torch.Tensor, generator=None) -> torch.Tensor:
-        """Denoising score matching: ``E |eps_theta - z|^2`` (eps) or the EDM-weighted
-        ``E (1/q^2 + 1/s_d^2) |x0_hat - x0|^2`` (residual), ``t ~ U(t_eps, 1)``."""
+    def training_loss(self, denoise: Denoise, x0: torch.Tensor, y: torch.Tensor, generator=None) -> torch.Tensor:
+        """Denoising score matching: ``E |eps_hat - z|^2`` (eps, with ``eps_hat`` implied by the x0
+        estimate) or the EDM-weighted ``E (1/q^2 + 1/s_d^2) |x0_hat - x0|^2`` (residual), ``t ~ U(t_eps, 1)``."""
         t = self.sample_training_timesteps(x0.shape[0], device=x0.device, generator=generator)
         z = randn_tensor(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-        x_t = self.add_noise(x0, y, z, t)
+        x_t = self.add_noise(x0, z, t, y=y)
+        x0_hat = denoise(x_t, t)
         if self.config.parametrization == "eps":
-            return torch.mean((denoise(x_t, t) - z) ** 2)
+            return torch.mean((eps_from_x0(self, x0_hat, x_t, y, t) - z) ** 2)
         a, _, _, _ = self._edm(t, x0)
-        q2 = (_expand(self.marginal_std(t), x0) / a) ** 2
+        q2 = (expand(self.marginal_std(t), x0) / a) ** 2
         weight = 1 / q2 + 1 / self.config.sigma_data**2
-        return torch.mean(weight * (denoise(x_t, t) - x0) ** 2)
-
-    def __len__(self) -> int:
-        return self.config.num_train_timesteps
-
+        return torch.mean(weight * (x0_hat - x0) ** 2)

@@ -18,7 +18,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio
 
 from .checkpoints import BACKBONES, PROCESSES, save_denoiser
 from .denoiser import ConditionalDenoiser, predictive_conditioning
-from .samplers import sample, sample_residual_shift
+from .samplers import sample, sample_deterministic
 
 
 def build_denoiser(
@@ -151,14 +151,9 @@ class ConditionalDiffusionModule(_ExportingModule):
         denoiser = self.ema_denoiser()
         y, cond = self.inputs(batch)
         generator = torch.Generator(device="cpu").manual_seed(batch_idx)
-        x0, _ = sample(
-            lambda x_t, t: denoiser(x_t, t, y, cond),
-            denoiser.process,
-            y,
-            num_steps=self.hparams.val_steps,
-            deterministic=self.hparams.val_deterministic,
-            generator=generator,
-        )
+        x0, _ = sample(lambda x_t, t: denoiser(x_t, t, y, cond), denoiser.process, y,
+                       num_inference_steps=self.hparams.val_steps, deterministic=self.hparams.val_deterministic,
+                       generator=generator)
         self.log_psnr("val/psnr", x0, batch["x0"], prog_bar=True)
         self.log_psnr("val/psnr_input", batch["y"], batch["x0"])
         self.log("val/mse", torch.mean((x0 - batch["x0"]) ** 2), batch_size=x0.shape[0], sync_dist=True)
@@ -242,8 +237,8 @@ class OneStepStudentModule(_ExportingModule):
     def teacher_endpoint(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Deterministic teacher sample from ``x_T = y`` (the distillation target)."""
         y, cond = batch["y"], batch.get("cond")
-        x, _ = sample_residual_shift(lambda x_t, t: self.teacher(x_t, t, y, cond), self.teacher.process, y,
-                                     num_steps=self.hparams.teacher_steps, deterministic=True, x_start=y.clone())
+        x, _ = sample_deterministic(lambda x_t, t: self.teacher(x_t, t, y, cond), self.teacher.process, y,
+                                    num_inference_steps=self.hparams.teacher_steps, x_start=y.clone())
         return x
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -264,7 +259,7 @@ class OneStepStudentModule(_ExportingModule):
             if hp.w_score:
                 process = self.teacher.process
                 t = torch.randint(0, hp.score_max_t, (x0.shape[0],), device=x0.device)
-                x_t = process.add_noise(out, batch["y"], torch.randn_like(out), t)
+                x_t = process.add_noise(out, torch.randn_like(out), t, y=batch["y"])
                 with torch.no_grad():
                     target = self.teacher(x_t.detach(), t, batch["y"], batch.get("cond"))
                 logs["score"] = torch.mean((out - target) ** 2)
@@ -294,7 +289,7 @@ class ConsistencyDistillationModule(_ExportingModule):
 
     The student starts as a copy of the teacher (all weights trainable); the target network is an
     EMA of the student (``target_decay``). Works for any process with ``path_coefficients`` and
-    ``predict_x0``: the OU SDE (speech) and ResShift (images) alike.
+    the x0 contract: the OU SDE (speech) and ResShift (images) alike.
 
     Args:
         teacher: folder of the trained teacher (``save_pretrained`` layout).
@@ -336,15 +331,15 @@ class ConsistencyDistillationModule(_ExportingModule):
 
         d = self.student
         net = ConditionalDenoiser(backbone, d.process, d.unshuffle, d.skip, d.concat_y)
-        return consistency_function(lambda x, t: net(x, t, y, cond), d.process, y,
-                                    self.hparams.sigma_data, self.grid[0], self.hparams.noise_level)
+        return consistency_function(lambda x, t: net(x, t, y, cond), d.process, self.hparams.sigma_data,
+                                    self.grid[0], self.hparams.noise_level)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         from .consistency import distillation_loss
 
         y, cond = batch["y"], batch.get("cond")
         teacher = self.teacher
-        teacher_x0 = lambda x, t: teacher.process.predict_x0(teacher(x, t, y, cond), x, y, t)  # noqa: E731
+        teacher_x0 = lambda x, t: teacher(x, t, y, cond)  # noqa: E731
         student = self._f(self.student.backbone, y, cond)
         loss = distillation_loss(student, self._f(self.target.module, y, cond), teacher_x0, teacher.process,
                                  batch["x0"], y, self.grid)
@@ -368,7 +363,7 @@ class ConsistencyDistillationModule(_ExportingModule):
         y, cond = batch["y"], batch.get("cond")
         generator = torch.Generator(device="cpu").manual_seed(batch_idx)
         x0, _ = sample_consistency(self._f(self.student.backbone, y, cond), self.student.process, y,
-                                   self.hparams.val_steps, self.grid, generator=generator)
+                                   num_inference_steps=self.hparams.val_steps, grid=self.grid, generator=generator)
         self.log("val/mse", torch.mean((x0 - batch["x0"]) ** 2), prog_bar=True, batch_size=y.shape[0],
                  sync_dist=True)
 

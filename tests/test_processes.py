@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from shared.processes import ResShiftScheduler, resshift_sqrt_etas
-from shared.samplers import sample_residual_shift
+from shared.samplers import sample_deterministic, sample_posterior
 
 
 def test_schedule_t4_matches_design_values():
@@ -29,7 +29,7 @@ def test_add_noise_is_the_marginal():
     s = ResShiftScheduler()
     x0, y, eps = torch.randn(3, 2, 4, 4).unbind(0)
     t = torch.tensor([2, 0])
-    out = s.add_noise(x0, y, eps, t)
+    out = s.add_noise(x0, eps, t, y=y)
     eta = s.etas[t].float().view(2, 1, 1)
     torch.testing.assert_close(out, x0 + eta * (y - x0) + 2.0 * eta.sqrt() * eps)
 
@@ -64,7 +64,7 @@ def test_chained_forward_transitions_match_add_noise_statistics():
     for t in range(1, 4):
         alpha = float(s.etas[t] - s.etas[t - 1])
         x = x + alpha * (y - x0) + k * math.sqrt(alpha) * torch.randn(n, generator=g)
-        direct = s.add_noise(x0, y, torch.randn(n, generator=g), torch.full((n,), t))
+        direct = s.add_noise(x0, torch.randn(n, generator=g), torch.full((n,), t), y=y)
         assert x.mean().item() == pytest.approx(direct.mean().item(), abs=0.01)
         assert x.std().item() == pytest.approx(direct.std().item(), rel=0.01)
         assert x.std().item() == pytest.approx(k * float(s.sqrt_etas[t]), rel=0.01)
@@ -85,8 +85,8 @@ def test_prior_and_input_scaling():
 def test_sampler_returns_x0_when_network_is_exact(deterministic, steps):
     s = ResShiftScheduler()
     x0, y = torch.randn(2, 1, 3, 8, 8).unbind(0)
-    out, nfe = sample_residual_shift(lambda x, t: x0, s, y, num_steps=steps, deterministic=deterministic,
-                                     generator=torch.Generator().manual_seed(0))
+    sampler = sample_deterministic if deterministic else sample_posterior
+    out, nfe = sampler(lambda x, t: x0, s, y, num_inference_steps=steps, generator=torch.Generator().manual_seed(0))
     assert nfe == steps
     torch.testing.assert_close(out, x0)
 
@@ -96,18 +96,18 @@ def test_deterministic_step_keeps_the_marginal_form():
     s = ResShiftScheduler()
     s.set_timesteps(4)
     x0, y, z = torch.randn(3, 16)
-    xt = s.add_noise(x0, y, z, torch.tensor(3))
-    prev = s.step(x0, 3, xt, y, deterministic=True).prev_sample
-    torch.testing.assert_close(prev, s.add_noise(x0, y, z, torch.tensor(2)), rtol=1e-5, atol=1e-5)
+    xt = s.add_noise(x0, z, torch.tensor(3), y=y)
+    prev = s.step(x0, 3, xt, y=y, deterministic=True).prev_sample
+    torch.testing.assert_close(prev, s.add_noise(x0, z, torch.tensor(2), y=y), rtol=1e-5, atol=1e-5)
 
 
 def test_same_seed_same_output_and_different_seed_differs():
     s = ResShiftScheduler()
     y = torch.randn(1, 3, 8, 8)
     denoise = lambda x, t: 0.5 * x  # noqa: E731
-    a, _ = sample_residual_shift(denoise, s, y, generator=torch.Generator().manual_seed(3))
-    b, _ = sample_residual_shift(denoise, s, y, generator=torch.Generator().manual_seed(3))
-    c, _ = sample_residual_shift(denoise, s, y, generator=torch.Generator().manual_seed(4))
+    a, _ = sample_posterior(denoise, s, y, generator=torch.Generator().manual_seed(3))
+    b, _ = sample_posterior(denoise, s, y, generator=torch.Generator().manual_seed(3))
+    c, _ = sample_posterior(denoise, s, y, generator=torch.Generator().manual_seed(4))
     torch.testing.assert_close(a, b)
     assert not torch.allclose(a, c)
 
@@ -124,6 +124,10 @@ def test_set_timesteps_respacing_and_errors():
         s.set_timesteps(5)
     with pytest.raises(ValueError):
         s.set_timesteps(0)
+    s.set_timesteps(2, start=2)      # a shallow start
+    assert s.timesteps.tolist() == [2, 0]
+    with pytest.raises(ValueError, match="1..3"):
+        s.set_timesteps(4, start=2)
 
 
 def test_config_round_trip(tmp_path):
@@ -133,24 +137,25 @@ def test_config_round_trip(tmp_path):
     torch.testing.assert_close(r.etas, s.etas)
 
 
-def test_gaussian_baseline_process_and_solvers():
+@pytest.mark.parametrize("solver", ["ddim", "dpmsolver++"])
+def test_gaussian_baseline_process_and_solvers(solver):
     from shared.processes import GaussianDiffusion
-    from shared.samplers import sample
 
-    p = GaussianDiffusion()
+    p = GaussianDiffusion(solver=solver)
     x0, y, eps = torch.randn(3, 2, 3, 4, 4).unbind(0)
     t = torch.tensor([0, 999])
     abar = p.ddpm.alphas_cumprod[t].view(2, 1, 1, 1)
-    torch.testing.assert_close(p.add_noise(x0, y, eps, t), abar.sqrt() * x0 + (1 - abar).sqrt() * eps)
-    # an exact eps-predictor recovers x0 (deterministic DDIM, zero-noise path)
+    torch.testing.assert_close(p.add_noise(x0, eps, t, y=y), abar.sqrt() * x0 + (1 - abar).sqrt() * eps)
+    a, b, s = p.path_coefficients(t)
+    torch.testing.assert_close(a.float().view(2, 1, 1, 1), abar.sqrt())
+    assert float(b.abs().max()) == 0.0
+    # the backbone's eps becomes Tweedie's x0 estimate
+    torch.testing.assert_close(p.network_output(eps, p.add_noise(x0, eps, t, y=y), y, t), x0, atol=1e-3, rtol=0)
+    # an exact x0-denoiser is recovered by the diffusers solver (deterministic, zero-noise path)
     x0 = torch.rand(1, 3, 8, 8) * 1.6 - 0.8
-    alphas = p.ddpm.alphas_cumprod
-
-    def oracle(x, tt):
-        a = alphas[tt].view(-1, 1, 1, 1)
-        return (x - a.sqrt() * x0) / (1 - a).sqrt()
-
-    for solver in ("ddim", "dpmsolver++"):
-        out, nfe = sample(oracle, p, x0, num_steps=10, solver=solver, generator=torch.Generator().manual_seed(0))
-        assert nfe == 10
-        torch.testing.assert_close(out, x0, atol=2e-3, rtol=0)
+    out, nfe = sample_posterior(lambda x, tt: x0, p, x0, num_inference_steps=10,
+                                generator=torch.Generator().manual_seed(0))
+    assert nfe == 10
+    torch.testing.assert_close(out, x0, atol=2e-3, rtol=0)
+    out, nfe = sample_deterministic(lambda x, tt: x0, p, x0, num_inference_steps=10)
+    torch.testing.assert_close(out, x0)

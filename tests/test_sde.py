@@ -11,7 +11,8 @@ import torch
 from shared.consistency import (boundary_coefficients, consistency_function, consistency_grid,
                                 distillation_loss, noise_level, sample_consistency)
 from shared.processes import DirectPrediction, ResShiftScheduler
-from shared.samplers import residual_path_step, sample_predictor_corrector, sample_probability_flow
+from shared.samplers import (residual_path_step, sample_deterministic, sample_predictor_corrector,
+                             sample_probability_flow)
 from shared.sde import OUVEScheduler
 
 
@@ -58,7 +59,7 @@ def test_ouve_add_noise_statistics():
     g = torch.Generator().manual_seed(0)
     x0, y = torch.full((200000,), 0.5), torch.full((200000,), -0.3)
     t = torch.full((200000,), 0.6)
-    x = p.add_noise(x0, y, torch.randn(200000, generator=g), t)
+    x = p.add_noise(x0, torch.randn(200000, generator=g), t, y=y)
     a = math.exp(-1.5 * 0.6)
     assert float(x.mean()) == pytest.approx(a * 0.5 - (1 - a) * 0.3, abs=3e-3)
     assert float(x.std()) == pytest.approx(float(p.sigma(0.6)) / math.sqrt(2), rel=1e-2)
@@ -69,12 +70,11 @@ def test_ouve_conversions_round_trip():
     g = torch.Generator().manual_seed(1)
     x0, y, z = (torch.randn(2, 3, 4, generator=g) for _ in range(3))
     t = 0.4
-    x_t = p.add_noise(x0, y, z, torch.tensor(t))
-    assert torch.allclose(p.predict_x0(z, x_t, y, t), x0, atol=1e-5)
-    assert torch.allclose(p.score(z, x_t, y, t), -z / p.marginal_std(t).float(), atol=1e-6)
-    r = OUVEScheduler(parametrization="residual")   # the model output is x0 itself
-    assert torch.allclose(r.predict_x0(x0, x_t, y, t), x0)
-    assert torch.allclose(r.score(x0, x_t, y, t), -z / r.marginal_std(t).float(), atol=1e-4)
+    x_t = p.add_noise(x0, z, torch.tensor(t), y=y)
+    assert torch.allclose(p.network_output(z, x_t, y, t), x0, atol=1e-5)   # eps backbone -> Tweedie x0
+    assert torch.allclose(p.score(x0, x_t, y, t), -z / p.marginal_std(t).float(), atol=1e-4)
+    a, b, s = p.path_coefficients(t)
+    assert float(a + b) == pytest.approx(1.0) and float(s) == pytest.approx(float(p.marginal_std(t)))
 
 
 def test_residual_preconditioning():
@@ -84,10 +84,10 @@ def test_residual_preconditioning():
     g = torch.Generator().manual_seed(3)
     x0, y, z = (0.1 * torch.randn(4, 2, 8, 8, generator=g) for _ in range(3))
     hi, lo = torch.ones(4), torch.full((4,), 0.03)
-    x_hi = p.add_noise(x0, y, torch.randn(4, 2, 8, 8, generator=g), hi)
+    x_hi = p.add_noise(x0, torch.randn(4, 2, 8, 8, generator=g), hi, y=y)
     out_hi = p.network_output(torch.zeros_like(x0), x_hi, y, hi)
     assert float((out_hi - y).abs().max()) < 0.01 * float((x_hi - y).abs().max())
-    x_lo = p.add_noise(x0, y, z, lo)
+    x_lo = p.add_noise(x0, z, lo, y=y)
     a = float(p.mean_coefficient(0.03))
     c_skip = 0.05**2 / ((float(p.marginal_std(0.03)) / a) ** 2 + 0.05**2)
     expected = y + c_skip * (x_lo - y) / a
@@ -95,17 +95,12 @@ def test_residual_preconditioning():
     assert float(p.training_loss(lambda x_t, t: x0, x0, y)) == 0.0
 
 
-def test_ouve_training_loss_zero_for_exact_noise_predictor():
+def test_ouve_training_loss_zero_for_exact_denoiser():
     p = OUVEScheduler()
     g = torch.Generator().manual_seed(2)
     x0, y = torch.randn(4, 2, 8, 8, generator=g), torch.randn(4, 2, 8, 8, generator=g)
-
-    def exact(x_t, t):  # knows x0: recovers the noise from the marginal
-        a = p.mean_coefficient(t).float().view(-1, 1, 1, 1)
-        s = p.marginal_std(t).float().view(-1, 1, 1, 1)
-        return (x_t - a * x0 - (1 - a) * y) / s
-
-    assert float(p.training_loss(exact, x0, y)) < 1e-8
+    assert float(p.training_loss(lambda x_t, t: x0, x0, y)) < 1e-8
+    assert float(p.training_loss(lambda x_t, t: y, x0, y)) > 0.1
 
 
 def test_ouve_config_round_trip(tmp_path):
@@ -118,7 +113,7 @@ def test_ouve_config_round_trip(tmp_path):
 def test_pc_sampler_grid_and_evaluations():
     p = OUVEScheduler()
     y = torch.zeros(1, 2, 4, 4)
-    _, nfe = sample_predictor_corrector(lambda x, t: torch.zeros_like(x), p, y, num_steps=7)
+    _, nfe = sample_predictor_corrector(lambda x, t: torch.zeros_like(x), p, y, num_inference_steps=7)
     assert nfe == 14
     assert float(p.timesteps[0]) == 1.0 and float(p.timesteps[-1]) == pytest.approx(0.03)
     assert sum(p.step_size(i) for i in range(7)) == pytest.approx(1.0)
@@ -128,38 +123,31 @@ def test_pc_sampler_same_seed_same_output():
     p = OUVEScheduler()
     y = torch.randn(1, 2, 8, 8, generator=torch.Generator().manual_seed(0))
     model = lambda x, t: 0.1 * (x - y)  # noqa: E731
-    runs = [sample_predictor_corrector(model, p, y, 5, generator=torch.Generator().manual_seed(s))[0]
+    runs = [sample_predictor_corrector(model, p, y, num_inference_steps=5, generator=torch.Generator().manual_seed(s))[0]
             for s in (3, 3, 4)]
     assert torch.equal(runs[0], runs[1])
     assert not torch.equal(runs[0], runs[2])
 
 
-def _oracle(p: OUVEScheduler, x0: torch.Tensor, y: torch.Tensor):
-    """The exact eps-predictor for a point-mass data distribution at ``x0`` (score known in closed form)."""
-    def model(x, t):
-        t = float(t.reshape(-1)[0]) if torch.is_tensor(t) else float(t)
-        a, s = float(p.mean_coefficient(t)), float(p.marginal_std(t))
-        return (x - a * x0 - (1 - a) * y) / s
-    return model
-
-
-@pytest.mark.parametrize("method", ["ddim", "rk45"])
-def test_probability_flow_recovers_point_mass(method):
+@pytest.mark.parametrize("sampler", ["deterministic", "rk45"])
+def test_probability_flow_recovers_point_mass(sampler):
+    """For a point mass at ``x0`` the exact denoiser returns ``x0`` everywhere."""
     p = OUVEScheduler(component_scale=1 / math.sqrt(2))
     g = torch.Generator().manual_seed(0)
     x0, y = torch.randn(1, 2, 4, 4, generator=g), torch.randn(1, 2, 4, 4, generator=g)
     x_start = p.prior_sample(y, generator=g)
-    out, nfe = sample_probability_flow(_oracle(p, x0, y), p, y, num_steps=4, method=method, x_start=x_start,
-                                       denoise=False)
-    if method == "ddim":  # exact steps, then the Tweedie estimate at t_eps: x0 itself
-        expected = x0
-    else:  # the exact ODE keeps the initial noise direction: x_{t_eps} = mean + s(t_eps) eps
-        a1, s1 = (float(v) for v in p.path_coefficients(1.0))
-        a, s = (float(v) for v in p.path_coefficients(0.03))
-        eps = (x_start - a1 * x0 - (1 - a1) * y) / s1
-        expected = a * x0 + (1 - a) * y + s * eps
-    assert torch.allclose(out, expected, atol=1e-3)
-    assert nfe == 5 if method == "ddim" else nfe > 5
+    exact = lambda x, t: x0  # noqa: E731
+    if sampler == "deterministic":  # exact steps, then the x0 estimate at t_eps: x0 itself
+        out, nfe = sample_deterministic(exact, p, y, num_inference_steps=5, x_start=x_start)
+        assert nfe == 5 and torch.allclose(out, x0, atol=1e-5)
+        return
+    out, nfe = sample_probability_flow(exact, p, y, x_start=x_start, final_denoise=False)
+    # the exact ODE keeps the initial noise direction: x_{t_eps} = mean + s(t_eps) eps
+    a1, b1, s1 = (float(v) for v in p.path_coefficients(1.0))
+    a, b, s = (float(v) for v in p.path_coefficients(0.03))
+    eps = (x_start - a1 * x0 - b1 * y) / s1
+    assert torch.allclose(out, a * x0 + b * y + s * eps, atol=1e-3)
+    assert nfe > 5
 
 
 @pytest.mark.parametrize("parametrization", ["eps", "residual"])
@@ -169,8 +157,7 @@ def test_pc_sampler_recovers_point_mass(parametrization):
     # speech-spectrogram scale: x0 ~ 0.07, y - x0 ~ 0.045 (5 dB), noise at t = 1 ~ 0.28
     x0 = 0.07 * torch.randn(1, 2, 16, 16, generator=g)
     y = x0 + 0.045 * torch.randn(1, 2, 16, 16, generator=g)
-    model = _oracle(p, x0, y) if parametrization == "eps" else (lambda x, t: x0)
-    out, _ = sample_predictor_corrector(model, p, y, num_steps=30, generator=g)
+    out, _ = sample_predictor_corrector(lambda x, t: x0, p, y, num_inference_steps=30, generator=g)
     assert float((out - x0).pow(2).mean()) < 0.01 * float((y - x0).pow(2).mean())
 
 
@@ -180,10 +167,10 @@ def test_residual_path_step_is_sinsr_for_resshift():
     x_t, x0_hat, y = (torch.randn(1, 3, 4, 4, generator=g) for _ in range(3))
     ours = residual_path_step(x0_hat, x_t, y, [float(v) for v in p.path_coefficients(3)],
                               [float(v) for v in p.path_coefficients(1)])
-    p.set_timesteps(4)
+    p.set_timesteps(3)
+    assert p.timesteps.tolist() == [3, 2, 0]
     p.timesteps = torch.tensor([3, 1, 0])
-    p.num_inference_steps = 3
-    sinsr = p.step(x0_hat, 3, x_t, y, deterministic=True).prev_sample
+    sinsr = p.step(x0_hat, 3, x_t, y=y, deterministic=True).prev_sample
     assert torch.allclose(ours, sinsr, atol=1e-5)
 
 
@@ -195,7 +182,7 @@ def test_consistency_boundary_condition():
         grid = consistency_grid(process, 10)
         y, x = torch.randn(2, 2, 4, 4), torch.randn(2, 2, 4, 4)
         for level in ("effective", "marginal"):
-            f = consistency_function(lambda x, t: torch.randn_like(x), process, y, 0.1, grid[0], level)
+            f = consistency_function(lambda x, t: torch.randn_like(x), process, 0.1, grid[0], level)
             assert torch.allclose(f(x, grid[0].expand(2)), x)
 
 
@@ -238,7 +225,8 @@ def test_distillation_loss_zero_for_exact_consistency_function(process):
 
     teacher_x0 = lambda x, t: x0  # noqa: E731
     # pairs never use t_n = t_min for the continuous grid except n = 0, where x_lo is x0-consistent
-    loss = distillation_loss(ideal, ideal, teacher_x0, process, x0, y, grid[1:] if hasattr(process, "sigma") else grid)
+    continuous = torch.is_floating_point(process.timesteps)
+    loss = distillation_loss(ideal, ideal, teacher_x0, process, x0, y, grid[1:] if continuous else grid)
     assert float(loss) < 1e-10
 
 
@@ -247,17 +235,17 @@ def test_multistep_consistency_sampling_counts_and_seed():
     y = torch.randn(1, 2, 4, 4)
     f = lambda x, t: 0.5 * x  # noqa: E731
     for steps in (1, 2, 4):
-        out, nfe = sample_consistency(f, p, y, steps, generator=torch.Generator().manual_seed(0))
-        again, _ = sample_consistency(f, p, y, steps, generator=torch.Generator().manual_seed(0))
+        out, nfe = sample_consistency(f, p, y, num_inference_steps=steps, generator=torch.Generator().manual_seed(0))
+        again, _ = sample_consistency(f, p, y, num_inference_steps=steps, generator=torch.Generator().manual_seed(0))
         assert nfe == steps and torch.equal(out, again)
     with pytest.raises(ValueError):
-        sample_consistency(f, p, y, 0)
+        sample_consistency(f, p, y, num_inference_steps=0)
 
 
 def test_direct_prediction_process():
     p = DirectPrediction()
     x0, y = torch.randn(2, 2, 4, 4), torch.randn(2, 2, 4, 4)
-    assert torch.equal(p.add_noise(x0, y, torch.randn_like(x0), 0), y)
+    assert torch.equal(p.add_noise(x0, torch.randn_like(x0), 0, y=y), y)
     assert float(p.training_loss(lambda x, t: x0, x0, y)) == 0.0
     with pytest.raises(ValueError):
         p.set_timesteps(3)

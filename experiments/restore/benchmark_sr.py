@@ -29,7 +29,8 @@ from restore.sr.degradations import DEGRADATIONS, bicubic_up
 from restore.sr.metrics import psnr_y, ssim_y
 from restore.sr.pipeline import DEFAULT_COLOR_FIX, SuperResolutionPipeline, pad_to_multiple
 from shared.checkpoints import load_denoiser
-from shared.samplers import sample_gaussian
+from shared.processes import GaussianDiffusion
+from shared.samplers import sample_posterior
 
 from ..report import print_targets, write_results
 
@@ -96,6 +97,7 @@ def lanczos(lr: torch.Tensor, scale: int = 4) -> torch.Tensor:
 def ddpm_method(path: Path, solver: str, steps: int, device) -> Callable:
     """SR3-style baseline: eps-prediction conditioned on the LR grid, diffusers solver."""
     denoiser, _ = load_denoiser(path, device=device)
+    process = GaussianDiffusion.from_config(denoiser.process.config, solver=solver)
     multiple = denoiser.unshuffle * 2 ** (len(denoiser.backbone.config.block_out_channels) - 1) // 4
 
     def run(lr: torch.Tensor, seed: int):
@@ -103,8 +105,8 @@ def ddpm_method(path: Path, solver: str, steps: int, device) -> Callable:
         cond = padded * 2 - 1
         y = bicubic_up(padded, 4).clamp(0, 1) * 2 - 1
         g = torch.Generator().manual_seed(seed)
-        x, nfe = sample_gaussian(lambda x_t, t: denoiser(x_t, t, y, cond), denoiser.process, y, steps,
-                                 solver=solver, generator=g)
+        x, nfe = sample_posterior(lambda x_t, t: denoiser(x_t, t, y, cond), process, y, num_inference_steps=steps,
+                                  generator=g)
         return ((x[0] + 1) / 2).clamp(0, 1)[:, : h * 4, : w * 4].cpu(), nfe
 
     return run

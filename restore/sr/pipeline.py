@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from shared.checkpoints import load_denoiser, read_meta
 from shared.files import InputError, device_from_string
-from shared.samplers import sample_residual_shift
+from shared.samplers import sample
 from shared.student import OneStepStudent
 from shared.tiling import count_tiles, tiled_apply
 
@@ -110,8 +110,8 @@ class SuperResolutionPipeline:
             x0, nfe = self.student(y, cond, pix=pix, detail=detail)
         else:
             teacher = self.teacher
-            x0, nfe = sample_residual_shift(lambda x_t, t: teacher(x_t, t, y, cond), teacher.process, y,
-                                            num_steps=steps, deterministic=deterministic, generator=generator)
+            x0, nfe = sample(lambda x_t, t: teacher(x_t, t, y, cond), teacher.process, y, num_inference_steps=steps,
+                             deterministic=deterministic, generator=generator)
         self.last_run.network_evaluations += nfe
         return ((x0 + 1) / 2)[..., : h * self.scale, : w * self.scale].clamp(0, 1)
 
