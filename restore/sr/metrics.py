@@ -50,3 +50,11 @@ def ssim_y(pred, target, border: int = 4) -> float:
     a, b = _crop(rgb_to_y(pred), border), _crop(rgb_to_y(target), border)
     return float(structural_similarity(a, b, data_range=255.0, gaussian_weights=True, sigma=1.5,
                                        use_sample_covariance=False))
+
+
+def psnr_state(estimate: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Batch PSNR (dB) of model states in [-1, 1], mapped to [0, 1] and clamped (validation metric)."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
+    to01 = lambda v: ((v + 1) / 2).clamp(0, 1)  # noqa: E731
+    return peak_signal_noise_ratio(to01(estimate), to01(target), data_range=1.0)

@@ -1,0 +1,83 @@
+"""What every training module shares: building a denoiser from config dicts, periodic export,
+warm-up AdamW, and validation metrics supplied by the vertical."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import lightning.pytorch as pl
+import torch
+
+from ..checkpoints import BACKBONES, PROCESSES
+from ..denoiser import ConditionalDenoiser
+
+#: ``metric(estimate, target) -> scalar tensor``, e.g. ``restore.sr.metrics.psnr_state``; configs give
+#: the import path as a string.
+Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def import_callable(ref: "str | Callable") -> Callable:
+    """``ref`` itself if callable, else the object at import path ``"package.module.name"``."""
+    if callable(ref):
+        return ref
+    import importlib
+
+    module, _, name = str(ref).rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ValueError(f"cannot import {ref!r}: {err}") from None
+
+
+def build_denoiser(
+    backbone: dict[str, Any], process: dict[str, Any], unshuffle: int = 1, skip: float = 1.0,
+    concat_y: bool = False,
+) -> ConditionalDenoiser:
+    """Build a denoiser from plain dicts: ``{"class": name, **kwargs}`` for backbone and process."""
+    backbone = dict(backbone)
+    process = dict(process)
+    backbone_cls = BACKBONES[backbone.pop("class", "UNet2DModel")]
+    process_cls = PROCESSES[process.pop("class", "ResShiftScheduler")]
+    return ConditionalDenoiser(backbone_cls(**backbone), process_cls(**process), unshuffle=unshuffle, skip=skip,
+                               concat_y=concat_y)
+
+
+class ExportingModule(pl.LightningModule):
+    """Periodic ``export()`` to ``hparams.export_dir``, warm-up AdamW and metric logging.
+
+    Subclasses implement :meth:`export` and call :meth:`log_metrics` in validation; the metrics
+    come from ``hparams.val_metrics`` (name -> callable), chosen by the vertical's config.
+    """
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        step = self.global_step
+        if self.hparams.export_dir and step > 0 and step % self.hparams.export_every_n_steps == 0:
+            self.export()
+
+    def on_train_end(self) -> None:
+        if self.hparams.export_dir:
+            self.export()
+
+    def export(self, directory: Optional[str] = None) -> Path:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def warmup_adamw(self, params, weight_decay: float = 0.0):
+        """AdamW at ``hparams.lr`` with a linear warm-up over ``hparams.warmup_steps``, then constant."""
+        opt = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=weight_decay)
+        warmup = max(1, self.hparams.warmup_steps)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warmup))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def log_metrics(self, estimate: torch.Tensor, target: torch.Tensor, degraded: Optional[torch.Tensor] = None,
+                    prog_bar: bool = True) -> None:
+        """Log ``val/mse`` and every ``val_metrics`` entry as ``val/<name>`` (and ``val/<name>_input`` for
+        the degraded input, when given)."""
+        bs = target.shape[0]
+        self.log("val/mse", torch.mean((estimate.float() - target.float()) ** 2), batch_size=bs, sync_dist=True,
+                 prog_bar=prog_bar and not self.hparams.val_metrics)
+        for name, ref in (self.hparams.val_metrics or {}).items():
+            metric = import_callable(ref)
+            self.log(f"val/{name}", metric(estimate, target), batch_size=bs, sync_dist=True, prog_bar=prog_bar)
+            if degraded is not None:
+                self.log(f"val/{name}_input", metric(degraded, target), batch_size=bs, sync_dist=True)
