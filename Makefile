@@ -2,12 +2,18 @@
 #   make demo   set everything up, super-resolve a sample photo with the shipped one-step model
 #   make test   set everything up, run the test suite
 # Other targets: make data (Debian photos, sounds used for training/benchmarks), make train-sr,
-# make train-sr-baseline, make bench-sr, make train-se, make bench-se.
+# make train-sr-baseline, make bench-sr, make train-se, make bench-se,
+# make ship FROM=runs/NAME/pretrained TO=WEIGHTS_FOLDER (replace shipped weights, keep the model card).
 
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
 PYTHON ?= python3
+
+# One stamp per install set (pyproject.toml extras): the default install runs inference only.
+STAMP_BASE  := $(VENV)/.installed-base
+STAMP_TRAIN := $(VENV)/.installed-train
+STAMP_BENCH := $(VENV)/.installed-bench
+STAMP       := $(VENV)/.installed
 
 # Debian packages the code needs at run time (speech synthesis for the audio corpus and tests).
 SYSTEM_PACKAGES := espeak-ng flite sox
@@ -15,14 +21,29 @@ SYSTEM_PACKAGES := espeak-ng flite sox
 DATA_PACKAGES := opencv-doc sound-theme-freedesktop oxygen-sounds deepin-sound-theme yaru-theme-sound \
                  frozen-bubble-data pingus-data
 
-.PHONY: demo test system data train-sr train-sr-baseline bench-sr train-se bench-se clean
+.PHONY: demo test system data train-sr train-sr-baseline bench-sr train-se bench-se ship clean
+
+# $(call pip_install,EXTRAS): create the venv if needed, install the project with EXTRAS ("" or "[x]").
+define pip_install
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.$(1)'
+	touch $@
+endef
+
+$(STAMP_BASE): pyproject.toml
+	$(call pip_install,)
+
+$(STAMP_TRAIN): pyproject.toml
+	$(call pip_install,[train])
+
+$(STAMP_BENCH): pyproject.toml
+	$(call pip_install,[bench])
 
 $(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	touch $(STAMP)
+	$(call pip_install,[dev])
 
-demo: $(STAMP) system
+# The demo is inference only: the default install, no Debian packages.
+demo: $(STAMP_BASE)
 	$(PY) -m restore.sr.demo
 
 test: $(STAMP) system
@@ -43,30 +64,47 @@ system:
 data: system
 	$(call apt_install,$(DATA_PACKAGES))
 
+# $(call ship_weights,EXPORT,FOLDER): replace the weights in FOLDER by the export EXPORT, keeping
+# FOLDER/README.md (the model card; exports carry none). The copy is made beside FOLDER first, so a
+# failed copy leaves the shipped weights as they were.
+define ship_weights
+	test -f $(1)/model.json || { echo "$(1): no exported model (model.json)"; exit 1; }
+	rm -rf $(2).new && cp -r $(1) $(2).new && \
+	{ test ! -f $(2)/README.md || cp $(2)/README.md $(2).new/README.md; } && \
+	rm -rf $(2) && mv $(2).new $(2)
+endef
+
+ship:
+	@test -n "$(FROM)" && test -n "$(TO)" || { echo "usage: make ship FROM=runs/NAME/pretrained TO=WEIGHTS_FOLDER"; exit 2; }
+	$(call ship_weights,$(FROM),$(TO))
+
 # Reproduce the shipped SR models (about 2 hours on 2 CPU cores), then the DDPM baseline.
-train-sr: $(STAMP) data
+train-sr: $(STAMP_TRAIN) data
 	$(PY) -m experiments fit --config experiments/restore/sr_teacher.yaml
-	rm -rf restore/sr/weights/resshift_x4 && cp -r runs/sr_teacher/pretrained restore/sr/weights/resshift_x4
+	$(call ship_weights,runs/sr_teacher/pretrained,restore/sr/weights/resshift_x4)
 	$(PY) -m experiments fit --config experiments/restore/sr_student_pixel.yaml
 	$(PY) -m experiments fit --config experiments/restore/sr_student_detail.yaml
-	rm -rf restore/sr/weights/onestep_x4 && cp -r runs/sr_student_detail/pretrained restore/sr/weights/onestep_x4
+	$(call ship_weights,runs/sr_student_detail/pretrained,restore/sr/weights/onestep_x4)
 
-train-sr-baseline: $(STAMP) data
+train-sr-baseline: $(STAMP_TRAIN) data
 	$(PY) -m experiments fit --config experiments/restore/sr_ddpm_baseline.yaml
-	rm -rf experiments/restore/baselines/sr3_ddpm_x4 && cp -r runs/sr_ddpm_baseline/pretrained experiments/restore/baselines/sr3_ddpm_x4
+	$(call ship_weights,runs/sr_ddpm_baseline/pretrained,experiments/restore/baselines/sr3_ddpm_x4)
 
-bench-sr: $(STAMP) data
+bench-sr: $(STAMP_BENCH) data
 	$(PY) -m experiments.restore.benchmark_sr
 
 # Reproduce the shipped speech models (predictive, SGMSE+ score, StoRM, consistency).
-train-se: $(STAMP) data
+train-se: $(STAMP_TRAIN) data
 	$(PY) -m experiments fit --config experiments/audio/se_predictive.yaml
 	$(PY) -m experiments fit --config experiments/audio/se_score.yaml
 	$(PY) -m experiments fit --config experiments/audio/se_storm.yaml
 	$(PY) -m experiments fit --config experiments/audio/se_consistency.yaml
-	for m in predictive score storm consistency; do rm -rf audio/weights/$$m && cp -r runs/se_$$m/pretrained audio/weights/$$m; done
+	$(call ship_weights,runs/se_predictive/pretrained,audio/weights/predictive)
+	$(call ship_weights,runs/se_score/pretrained,audio/weights/score)
+	$(call ship_weights,runs/se_storm/pretrained,audio/weights/storm)
+	$(call ship_weights,runs/se_consistency/pretrained,audio/weights/consistency)
 
-bench-se: $(STAMP) data
+bench-se: $(STAMP_BENCH) data
 	$(PY) -m experiments.audio.benchmark_se
 
 clean:

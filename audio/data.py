@@ -26,17 +26,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from .corpus import SpeechCorpus, build_corpus, default_cache_dir, load_corpus
 from .noise import coloured_noise, loop_to, mix_at_snr, recorded_noises, reverberate, room_impulse_response
-from .spectral import CompressedSTFT, peak_normalise
-
-TASKS = ("denoise", "dereverb")
-
-
-def task_plane(task: str, shape: tuple[int, int], batch: Optional[int] = None) -> torch.Tensor:
-    """Constant conditioning plane ``(1, H, W)`` (or ``(B, 1, H, W)``): 0 for denoise, 1 for dereverb."""
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    plane = torch.full((1, *shape), float(TASKS.index(task)))
-    return plane if batch is None else plane.expand(batch, -1, -1, -1).clone()
+from .options import TASKS
+from .spectral import CompressedSTFT, peak_normalise, task_plane
 
 
 def rir_bank(split: str, count: int, cache_dir: Optional[Path] = None, seed: int = 0) -> list[np.ndarray]:

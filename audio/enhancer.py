@@ -16,9 +16,10 @@ Methods (all share the representation and the task plane, 0 = denoise, 1 = derev
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -27,18 +28,17 @@ from shared.checkpoints import load_denoiser
 from shared.consistency import consistency_function, consistency_grid, sample_consistency
 from shared.denoiser import predictive_conditioning
 from shared.files import InputError, device_from_string
+from shared.pipeline import Pipeline, PipelineOutput, RunInfo, as_dtype, grid_multiple, model_folders
 from shared.samplers import sample_deterministic, sample_predictor_corrector
 from shared.tiling import balanced_tile, count_tiles, tiled_apply
 
-from .data import TASKS, task_plane
-from .spectral import SAMPLE_RATE, CompressedSTFT
+from .options import DEFAULT_STEPS, METHODS, TASKS
+from .spectral import SAMPLE_RATE, CompressedSTFT, task_plane
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-METHODS = ("onestep", "storm", "sgmse", "predictive")
+MODEL_NAMES = ("consistency", "predictive", "storm", "score")
 MODELS_FOR = {"onestep": ("consistency",), "storm": ("predictive", "storm"), "sgmse": ("score",),
               "predictive": ("predictive",)}
-DEFAULT_STEPS = {"onestep": 1, "storm": 1, "sgmse": 30, "predictive": 1}
-FRAME_MULTIPLE = 16            # x2 unshuffle and three 2x downsamplings in the backbone
 CHUNK_FRAMES = 512             # 4.1 s per chunk
 CHUNK_OVERLAP = 64             # 0.5 s cross-fade
 MIN_SECONDS = 0.25
@@ -67,16 +67,6 @@ class StormSetting:
             raise ValueError(f"StoRM t_start must be in (0, 1], got {self.t_start}")
 
 
-@dataclass
-class RunInfo:
-    """What the last call did: network evaluations, chunks and channels."""
-
-    network_evaluations: int = 0
-    chunks: int = 0
-    channels: int = 0
-    methods: list[str] = field(default_factory=list)
-
-
 def check_waveform(wave: np.ndarray, sample_rate: int, name: str = "input") -> None:
     """Raise :class:`InputError` for empty, non-finite, too short or silent audio."""
     if sample_rate <= 0:
@@ -91,7 +81,7 @@ def check_waveform(wave: np.ndarray, sample_rate: int, name: str = "input") -> N
         raise InputError(f"{name}: audio is silent (peak below 1e-5)")
 
 
-class SpeechEnhancer:
+class SpeechEnhancer(Pipeline):
     """Speech denoising and dereverberation with the shipped (or given) models.
 
     Example::
@@ -102,28 +92,36 @@ class SpeechEnhancer:
         dry = enhancer(noisy, 44100, task="dereverb", method="storm", steps=2)
     """
 
-    def __init__(self, models: dict, extras: dict, device: torch.device):
-        self.models, self.extras, self.device = models, extras, device
-        self.stft = CompressedSTFT().to(device)
+    def __init__(self, models: dict, extras: dict, device: torch.device | str = "cpu", torch_dtype=torch.float32):
+        self.models, self.extras = models, extras
+        self.stft = CompressedSTFT()
         self.last_run = RunInfo()
         self.storm_setting = StormSetting()   # replace to try another StoRM sampler
+        self.frame_multiple = grid_multiple(models.values())   # unshuffle x the backbone's 2x downsamplings
+        self.to(device, torch_dtype)
+
+    def modules(self) -> Iterator[torch.nn.Module]:
+        return iter(self.models.values())
+
+    def to(self, device=None, dtype=None) -> "SpeechEnhancer":
+        super().to(device, dtype)
+        self.stft.to(self.device)   # the representation stays float32
+        return self
 
     @classmethod
-    def from_pretrained(cls, directory: Optional[str | Path] = None, device: str = "auto") -> "SpeechEnhancer":
+    def from_pretrained(cls, directory: Optional[str | Path] = None, device: str = "auto",
+                        torch_dtype=torch.float32) -> "SpeechEnhancer":
         """Load every model found in ``directory`` (default: the shipped ``audio/weights``):
-        sub-folders ``consistency``, ``predictive``, ``storm`` and ``score``."""
-        root = Path(directory) if directory else WEIGHTS_DIR
-        if not root.is_dir():
-            raise InputError(f"{root}: weights folder not found")
+        sub-folders ``consistency``, ``predictive``, ``storm`` and ``score`` (or one such folder)."""
         dev = device_from_string(device)
+        dtype = as_dtype(torch_dtype)
         models, extras = {}, {}
-        for name in ("consistency", "predictive", "storm", "score"):
-            if (root / name / "model.json").is_file():
-                models[name], meta = load_denoiser(root / name, device=dev)
-                extras[name] = meta["extra"]
-        if not models:
-            raise InputError(f"{root}: no models (expected sub-folders consistency, predictive, storm, score)")
-        return cls(models, extras, dev)
+        for folder in model_folders(WEIGHTS_DIR if directory is None else directory, MODEL_NAMES):
+            if folder.name not in MODEL_NAMES:
+                raise InputError(f"{folder}: a speech model folder must be named one of {', '.join(MODEL_NAMES)}")
+            models[folder.name], meta = load_denoiser(folder, device=dev)
+            extras[folder.name] = meta["extra"]
+        return cls(models, extras, dev, dtype)
 
     @property
     def methods(self) -> list[str]:
@@ -186,27 +184,30 @@ class SpeechEnhancer:
     # ----------------------------------------------------------------- waveform level
     def enhance_channel(self, wave: torch.Tensor, task: str, method: str, steps: int, seed: int = 0,
                         chunk_frames: Optional[int] = CHUNK_FRAMES, overlap: int = CHUNK_OVERLAP,
-                        on_chunk: Optional[Callable[[], None]] = None) -> tuple[torch.Tensor, int]:
-        """Enhance one 16 kHz channel ``(L,)``; returns ``(enhanced (L,), network evaluations)``."""
+                        on_chunk: Optional[Callable[[], None]] = None,
+                        generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, int]:
+        """Enhance one 16 kHz channel ``(L,)``; returns ``(enhanced (L,), network evaluations)``.
+        Randomness comes from ``generator``, or a fresh one seeded with ``seed``."""
         length = wave.shape[-1]
         padded = torch.zeros(self.stft.length_for_frames(self._frames(length)), device=self.device)
         padded[:length] = wave.to(self.device, torch.float32)
         peak = padded.abs().max().clamp_min(1e-8)
         spec = self.stft(padded / peak)[None]
-        generator = torch.Generator(device="cpu").manual_seed(seed)
+        if generator is None:
+            generator = torch.Generator(device="cpu").manual_seed(seed)
         nfe = 0
 
         def run(tile: torch.Tensor) -> torch.Tensor:
             nonlocal nfe
-            out, n = self.enhance_spectrogram(tile, task, method, steps, generator)
+            out, n = self.enhance_spectrogram(tile.to(self.dtype), task, method, steps, generator)
             nfe += n
-            return out
+            return out.float()
 
-        if chunk_frames and chunk_frames % FRAME_MULTIPLE:
-            raise ValueError(f"chunk_frames must be a multiple of {FRAME_MULTIPLE}")
+        if chunk_frames and chunk_frames % self.frame_multiple:
+            raise ValueError(f"chunk_frames must be a multiple of {self.frame_multiple}")
         chunk = None
         if chunk_frames:  # tiles are square: never below the bin count, so frequency is never split
-            chunk = max(self.stft.bins, balanced_tile(spec.shape[-1], chunk_frames, overlap, FRAME_MULTIPLE))
+            chunk = max(self.stft.bins, balanced_tile(spec.shape[-1], chunk_frames, overlap, self.frame_multiple))
         out = tiled_apply(run, spec, chunk, overlap, progress=on_chunk)
         return self.stft.inverse(out[0], padded.shape[-1])[:length] * peak, nfe
 
@@ -218,18 +219,28 @@ class SpeechEnhancer:
 
     def _frames(self, samples: int) -> int:
         """STFT frames of ``samples`` at 16 kHz, rounded up to the backbone's multiple."""
-        return -(-self.stft.frames_to_cover(samples) // FRAME_MULTIPLE) * FRAME_MULTIPLE
+        return -(-self.stft.frames_to_cover(samples) // self.frame_multiple) * self.frame_multiple
 
     def __call__(self, waveform, sample_rate: int, task: str = "denoise", method: str = "onestep",
                  steps: Optional[int] = None, seed: int = 0, chunk_frames: Optional[int] = CHUNK_FRAMES,
-                 overlap: int = CHUNK_OVERLAP, on_chunk: Optional[Callable[[], None]] = None):
+                 overlap: int = CHUNK_OVERLAP, on_chunk: Optional[Callable[[], None]] = None, *,
+                 num_inference_steps: Optional[int] = None, generator: Optional[torch.Generator] = None,
+                 return_dict: bool = False):
         """Enhance ``waveform`` (numpy or torch; ``(L,)`` or channels-first ``(C, L)``) recorded at
-        ``sample_rate``; returns the same kind, shape and rate."""
+        ``sample_rate``; returns the same kind, shape and rate.
+
+        ``num_inference_steps`` (or its older name ``steps``) sets the sampler's steps;
+        ``generator`` (or ``seed``, a fresh generator per channel) drives its noise. With
+        ``return_dict=True`` the result comes as :class:`shared.pipeline.PipelineOutput` with the
+        run's :class:`~shared.pipeline.RunInfo` (also kept in ``last_run``)."""
         import torchaudio.functional as AF
 
+        start = time.perf_counter()
         if task not in TASKS:
             raise InputError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-        steps = self.check_method(method, steps)
+        if num_inference_steps is not None and steps is not None and num_inference_steps != steps:
+            raise InputError("give num_inference_steps or steps, not both")
+        steps = self.check_method(method, num_inference_steps if num_inference_steps is not None else steps)
         is_numpy = isinstance(waveform, np.ndarray)
         x = torch.as_tensor(np.asarray(waveform) if is_numpy else waveform)
         if x.ndim not in (1, 2):
@@ -242,15 +253,17 @@ class SpeechEnhancer:
             if wave16.abs().max() < 1e-5:   # a silent channel of a multi-channel file stays silent
                 out16 = torch.zeros_like(wave16)
             else:
-                out16, n = self.enhance_channel(wave16, task, method, steps, seed, chunk_frames, overlap, on_chunk)
+                out16, n = self.enhance_channel(wave16, task, method, steps, seed, chunk_frames, overlap, on_chunk,
+                                                generator)
                 nfe += n
             out = AF.resample(out16.cpu(), SAMPLE_RATE, sample_rate) if sample_rate != SAMPLE_RATE else out16.cpu()
             out = torch.nn.functional.pad(out, (0, max(0, channel.shape[-1] - out.shape[-1])))[: channel.shape[-1]]
             outputs.append(out)
         result = torch.stack(outputs).reshape(x.shape)
         self.last_run = RunInfo(nfe, self.num_chunks(x.shape[-1], sample_rate, chunk_frames, overlap),
-                                channels.shape[0], [method])
+                                time.perf_counter() - start, channels.shape[0], method)
         if not is_numpy:
-            return result.to(x.dtype) if x.is_floating_point() else result
-        dtype = waveform.dtype if waveform.dtype.kind == "f" else np.float32
-        return result.numpy().astype(dtype)
+            result = result.to(x.dtype) if x.is_floating_point() else result
+        else:
+            result = result.numpy().astype(waveform.dtype if waveform.dtype.kind == "f" else np.float32)
+        return PipelineOutput(result, self.last_run) if return_dict else result

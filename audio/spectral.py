@@ -13,8 +13,12 @@ so a waveform ``(..., L)`` becomes a real tensor ``(..., 2, 256, frames)`` with
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 import torchaudio
+
+from .options import TASKS
 
 SAMPLE_RATE = 16000
 N_FFT = 510
@@ -67,3 +71,14 @@ def peak_normalise(noisy: torch.Tensor, *others: torch.Tensor, eps: float = 1e-8
     """Divide ``noisy`` (and any paired signals) by ``max |noisy|``; returns ``(scaled..., factor)``."""
     factor = noisy.abs().amax(dim=-1, keepdim=True).clamp_min(eps)
     return (noisy / factor, *(o / factor for o in others), factor)
+
+
+def task_plane(task: str, shape: tuple[int, int], batch: Optional[int] = None) -> torch.Tensor:
+    """Constant conditioning plane ``(1, H, W)`` (or ``(B, 1, H, W)``): 0 for denoise, 1 for dereverb.
+
+    The models see it beside the spectrogram (on the backbone's grid), so it lives with the representation.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    plane = torch.full((1, *shape), float(TASKS.index(task)))
+    return plane if batch is None else plane.expand(batch, -1, -1, -1).clone()

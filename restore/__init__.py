@@ -1,5 +1,21 @@
-"""Restoration vertical: image super-resolution (``restore.sr``) and, later, MRI (``restore.mri``)."""
+"""Restoration vertical: image super-resolution (``restore.sr``) and, later, MRI (``restore.mri``).
 
-from .sr.pipeline import SuperResolutionPipeline
+``SuperResolutionPipeline`` is imported on first use, so the command line (``python -m restore.sr``)
+answers ``--help`` and argument errors without loading torch.
+"""
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .sr.pipeline import SuperResolutionPipeline
 
 __all__ = ["SuperResolutionPipeline"]
+
+
+def __getattr__(name: str):
+    """Import ``SuperResolutionPipeline`` (torch, diffusers, peft) only when it is asked for."""
+    if name == "SuperResolutionPipeline":
+        from .sr.pipeline import SuperResolutionPipeline
+
+        return SuperResolutionPipeline
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

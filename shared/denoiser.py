@@ -54,6 +54,14 @@ class ConditionalDenoiser(nn.Module):
         """The wrapper's own settings (the backbone and process keep their own configs)."""
         return {"unshuffle": self.unshuffle, "skip": self.skip, "concat_y": self.concat_y}
 
+    @property
+    def grid_multiple(self) -> int:
+        """Spatial multiple the input needs: ``unshuffle * 2^(levels - 1)`` for a diffusers UNet
+        (each down block halves the grid), or the backbone's own ``grid_multiple``."""
+        levels = getattr(getattr(self.backbone, "config", None), "block_out_channels", None)
+        inner = 2 ** (len(levels) - 1) if levels else getattr(self.backbone, "grid_multiple", 1)
+        return self.unshuffle * inner
+
     def _unshuffle(self, x: torch.Tensor) -> torch.Tensor:
         return F.pixel_unshuffle(x, self.unshuffle) if self.unshuffle > 1 else x
 

@@ -2,20 +2,29 @@
 
 * :func:`plan_jobs` turns an input file or folder plus an output file or folder into
   ``(input, output)`` pairs with the same base names, refusing to overwrite any input.
+* :func:`check_output_types` and :func:`check_output_folders` refuse, before any work, outputs
+  the tool cannot write: an unsupported extension, a folder that is not writable.
 * :func:`atomic_write` writes through a temporary file in the destination folder and renames
   it into place, so a failure never leaves a partial output.
-* :func:`device_from_string` picks the device at run time ("auto" -> CUDA when available).
+* :func:`check_device_name` and :func:`device_from_string` check and pick the device at run time
+  ("auto" -> CUDA when available).
+
+Nothing here imports torch at module level (:func:`device_from_string` imports it when called),
+so a command can check its arguments before loading anything heavy.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-import torch
+#: Device names the suite accepts (``--device`` and ``device=`` of the pipelines).
+DEVICE_NAMES = "auto, cpu, cuda, cuda:N or mps"
+_DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
 class InputError(Exception):
@@ -28,16 +37,33 @@ class Job:
     target: Path
 
 
-def device_from_string(name: str = "auto") -> torch.device:
-    """``auto`` -> ``cuda`` if available, else ``mps`` if available, else ``cpu``."""
+def check_device_name(name: str) -> None:
+    """:class:`InputError` unless ``name`` is one of auto, cpu, cuda, cuda:N or mps (no torch import)."""
+    if not _DEVICE_PATTERN.fullmatch(str(name)):
+        raise InputError(f"--device {name}: not a device (use {DEVICE_NAMES})")
+
+
+def device_from_string(name="auto"):
+    """The ``torch.device`` for ``name``: ``auto`` -> ``cuda`` if available, else ``mps`` if
+    available, else ``cpu``. :class:`InputError` for a name that is not a device, or a device
+    this machine does not have (CUDA or MPS unavailable, ``cuda:N`` past the last GPU)."""
+    import torch
+
+    name = str(name)   # a torch.device works too
+    check_device_name(name)
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda was requested but CUDA is not available on this machine")
+        return torch.device("mps" if has_mps else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {name}: CUDA is not available on this machine")
+        count = torch.cuda.device_count()
+        if ":" in name and int(name.split(":")[1]) >= count:
+            raise InputError(f"--device {name}: this machine has {count} CUDA device(s) (cuda:0..cuda:{count - 1})")
+    if name == "mps" and not has_mps:
+        raise InputError(f"--device {name}: MPS is not available on this machine")
     return torch.device(name)
 
 
@@ -80,15 +106,46 @@ def plan_jobs(source: str | os.PathLike, output: str | os.PathLike, extensions: 
     return jobs
 
 
+def check_output_types(jobs: list[Job], extensions: Iterable[str]) -> None:
+    """:class:`InputError` if an output path has an extension the command cannot write."""
+    exts = tuple(extensions)
+    for job in jobs:
+        if job.target.suffix.lower() not in exts:
+            raise InputError(f"{job.target}: unsupported output type '{job.target.suffix}' (use {', '.join(exts)})")
+
+
+def check_output_folders(jobs: list[Job]) -> None:
+    """:class:`InputError` naming the folder if an output cannot be written there: the folder (or,
+    when it does not exist yet, the closest existing folder above it, where it will be created)
+    is not writable, or a path on the way is a file. Checked before any work, so a long run does
+    not end with nothing written."""
+    for folder in sorted({job.target.parent for job in jobs}):
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise InputError(f"{existing}: is a file, so the output folder {folder} cannot be created")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            if existing == folder:
+                raise InputError(f"{folder}: output folder is not writable")
+            raise InputError(f"{existing}: folder is not writable, so the output folder {folder} cannot be created")
+
+
 def atomic_write(target: str | os.PathLike, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``target``, then rename it into place.
 
     The temporary file keeps ``target``'s suffix so format-by-extension writers work, and gets the
     permissions a normal ``open`` would give (``0o666`` minus the umask), not mkstemp's ``0o600``.
+    Errors name ``target``, never the hidden temporary file: a folder that cannot be written is an
+    :class:`InputError` naming the folder, and a writer's error that names the temporary file is
+    re-raised as an :class:`InputError` naming ``target``.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
+    except OSError as err:
+        raise InputError(f"{target.parent}: cannot write in this folder ({err.strerror or err})") from None
     os.close(fd)
     try:
         write(Path(tmp))
@@ -96,74 +153,8 @@ def atomic_write(target: str | os.PathLike, write: Callable[[Path], None]) -> No
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, Exception) and not isinstance(err, InputError) and tmp in str(err):
+            raise InputError(f"{target}: cannot write ({str(err).replace(tmp, target.name)})") from None
         raise
-
-
-def fail(message: str) -> int:
-    """Print ``error: message`` on stderr; return the usage-error exit code 2."""
-    import sys
-
-    print(f"error: {message}", file=sys.stderr)
-    return 2
-
-
-def run_jobs(jobs: list[Job], handle: Callable[[Job], int], quiet: bool = False,
-             unit: str = "file") -> tuple[list[str], int, float]:
-    """Run ``handle(job)`` for every job under a progress bar.
-
-    ``handle`` returns the network evaluations it used. An :class:`InputError` (or any other
-    error) in one job is printed as one line and collected; the other jobs still run.
-    Returns ``(failures, evaluations, seconds)``.
-    """
-    import sys
-    import time
-
-    from tqdm.auto import tqdm
-
-    failures: list[str] = []
-    evaluations = 0
-    start = time.perf_counter()
-    bar = tqdm(total=len(jobs), unit=unit, disable=quiet, dynamic_ncols=True)
-    for job in jobs:
-        bar.set_description(job.source.name)
-        try:
-            evaluations += handle(job)
-        except InputError as err:
-            failures.append(str(err))
-            bar.write(f"error: {err}", file=sys.stderr)
-        except Exception as err:  # one file failing must not stop a folder
-            failures.append(f"{job.source}: {type(err).__name__}: {err}")
-            bar.write(f"error: {job.source}: {type(err).__name__}: {err}", file=sys.stderr)
-        bar.update(1)
-    bar.close()
-    return failures, evaluations, time.perf_counter() - start
-
-
-def report_failures(failures: list[str]) -> int:
-    """List failed files on stderr; exit code 1 if any failed, else 0."""
-    import sys
-
-    if not failures:
-        return 0
-    print(f"{len(failures)} file(s) failed:", file=sys.stderr)
-    for f in failures:
-        print(f"  {f}", file=sys.stderr)
-    return 1
-
-
-def add_common_options(parser, seed_help: str = "random seed of the stochastic samplers") -> None:
-    """The options every command of the suite shares: ``--seed --device --weights --quiet``."""
-    parser.add_argument("--seed", type=int, default=0, help=seed_help)
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    parser.add_argument("--weights", default=None, help="local weights folder (default: the shipped models)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-
-
-def check_output_types(jobs: list[Job], extensions: Iterable[str]) -> None:
-    """:class:`InputError` if an output path has an extension the command cannot write."""
-    exts = tuple(extensions)
-    for job in jobs:
-        if job.target.suffix.lower() not in exts:
-            raise InputError(f"{job.target}: unsupported output type '{job.target.suffix}' (use {', '.join(exts)})")

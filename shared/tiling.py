@@ -16,6 +16,7 @@ import math
 from typing import Callable, Iterator, Optional
 
 import torch
+import torch.nn.functional as F
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -97,3 +98,14 @@ def tiled_apply(
         if progress:
             progress()
     return (out / weight).to(x.dtype)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad ``(B, C, h, w)`` at bottom/right so both sides divide ``multiple`` (reflection where the
+    input is large enough, else replication); returns the padded tensor and the original size."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        mode = "reflect" if (ph < h and pw < w) else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, (h, w)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+
 import numpy as np
 import pytest
 import torch
@@ -53,6 +57,29 @@ def tiny_weights(tmp_path_factory):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A folder this process cannot write in: mode 0o555, or for root (whom modes do not stop) the
+    immutable flag; skips where neither works."""
+    folder = tmp_path / "read_only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    immutable = False
+    if os.access(folder, os.W_OK) and shutil.which("chattr"):
+        immutable = subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+
+    def restore():
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+    if os.access(folder, os.W_OK):
+        restore()
+        pytest.skip("cannot make a read-only folder here")
+    yield folder
+    restore()
 
 
 def tiny_audio_denoiser(process, in_channels: int, skip: float, concat_y: bool, seed: int = 0) -> ConditionalDenoiser:

@@ -145,3 +145,27 @@ def test_tiles_cover_large_input(tiny_weights, rng):
     out = pipe(img, tile=16, tile_overlap=4)
     assert out.shape == (160, 200, 3)
     assert pipe.last_run.tiles == pipe.num_tiles(40, 50, 16, 4) > 1
+
+
+def test_bad_device_is_one_line(tmp_path, photo, capsys):
+    src = write(tmp_path / "a.png", photo)
+    assert main([str(src), "-o", str(tmp_path / "o.png"), "--device", "bogus"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["error: --device bogus: not a device (use auto, cpu, cuda, cuda:N or mps)"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_cuda_is_one_line(tmp_path, tiny_weights, photo, capsys):
+    src = write(tmp_path / "a.png", photo)
+    assert main([str(src), "-o", str(tmp_path / "o.png"), "--weights", str(tiny_weights), "--device", "cuda:1"]) == 2
+    assert capsys.readouterr().err.splitlines() == ["error: --device cuda:1: CUDA is not available on this machine"]
+
+
+def test_read_only_output_folder_fails_before_loading(tmp_path, photo, capsys, read_only_dir):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write(folder / "a.png", photo)
+    # a missing weights folder would be the error if the models were loaded first
+    code = main([str(folder), "-o", str(read_only_dir), "--weights", str(tmp_path / "nope"), "--device", "cpu"])
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [f"error: {read_only_dir}: output folder is not writable"]

@@ -27,10 +27,11 @@ from restore.sr.colorfix import COLOR_FIXES, color_fix
 from restore.sr.data import validation_pairs
 from restore.sr.degradations import DEGRADATIONS, bicubic_up
 from restore.sr.metrics import psnr_y, ssim_y
-from restore.sr.pipeline import DEFAULT_COLOR_FIX, SuperResolutionPipeline, pad_to_multiple
+from restore.sr.pipeline import DEFAULT_COLOR_FIX, SuperResolutionPipeline
 from shared.checkpoints import load_denoiser
 from shared.processes import GaussianDiffusion
 from shared.samplers import sample_posterior
+from shared.tiling import pad_to_multiple
 
 from ..report import print_targets, write_results
 
@@ -98,7 +99,7 @@ def ddpm_method(path: Path, solver: str, steps: int, device) -> Callable:
     """SR3-style baseline: eps-prediction conditioned on the LR grid, diffusers solver."""
     denoiser, _ = load_denoiser(path, device=device)
     process = GaussianDiffusion.from_config(denoiser.process.config, solver=solver)
-    multiple = denoiser.unshuffle * 2 ** (len(denoiser.backbone.config.block_out_channels) - 1) // 4
+    multiple = denoiser.grid_multiple // 4
 
     def run(lr: torch.Tensor, seed: int):
         padded, (h, w) = pad_to_multiple(lr[None].to(device), multiple)  # as the pipeline pads

@@ -4,20 +4,19 @@ INPUT is an image file or a folder of images (png, jpg/jpeg, bmp, webp, tif/tiff
 16-bit kept as such). OUTPUT is a file or a folder (created); outputs keep the base names.
 A bad file is reported on one line and skipped; failures are listed at the end and the exit
 code is 1. Outputs are written atomically and never over an input.
+
+Arguments are parsed before torch and the models are imported (in ``main``), so ``--help``,
+``--version`` and argument errors answer at once.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Optional
 
-from shared.files import (InputError, add_common_options, check_output_types, fail, plan_jobs, report_failures,
-                          run_jobs)
+from shared.cli import add_common_options, fail, model_options, progress, run_batch
 
-from .colorfix import COLOR_FIXES
-from .images import EXTENSIONS, read_image, write_image
-from .pipeline import DEFAULT_COLOR_FIX, SuperResolutionPipeline
+from .options import COLOR_FIXES, DEFAULT_COLOR_FIX, EXTENSIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,34 +50,28 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.deterministic and args.steps is None:
         return fail("--deterministic applies to the teacher; add --steps N")
     one_step = args.steps is None
-    try:
-        jobs = plan_jobs(args.input, args.output, EXTENSIONS)
-        check_output_types(jobs, EXTENSIONS)
-        pipe = SuperResolutionPipeline.from_pretrained(args.weights, device=args.device)
-        pipe._check_mode(one_step, args.steps)
-    except InputError as err:
-        return fail(str(err))
 
-    from tqdm.auto import tqdm
+    def load():
+        """Load the pipeline (the first torch import) and check the mode against its weights."""
+        from .images import read_image, write_image
+        from .pipeline import SuperResolutionPipeline
 
-    def handle(job) -> int:
-        planes = read_image(job.source)
-        h, w = planes.rgb.shape[-2:]
-        n_tiles = pipe.num_tiles(h, w, args.tile, args.tile_overlap)
-        tiles = tqdm(total=n_tiles, unit="tile", leave=False, disable=args.quiet or n_tiles < 2)
-        out = pipe.upscale_planes(planes, one_step=one_step, steps=args.steps,
-                                  deterministic=args.deterministic, pix=args.pix, detail=args.detail,
-                                  tile=args.tile, tile_overlap=args.tile_overlap,
-                                  color_fix_method=args.color_fix, seed=args.seed,
-                                  on_tile=lambda: tiles.update(1))
-        tiles.close()
-        write_image(job.target, out)
-        return pipe.last_run.network_evaluations
+        pipe = SuperResolutionPipeline.from_pretrained(args.weights, **model_options(args))
+        pipe.check_mode(one_step, args.steps)
 
-    failures, evaluations, seconds = run_jobs(jobs, handle, args.quiet)
-    done = len(jobs) - len(failures)
-    if not args.quiet:
-        target = jobs[0].target if len(jobs) == 1 else Path(args.output)
-        print(f"{done}/{len(jobs)} files -> {target} in {seconds:.2f} s, {evaluations} network evaluations "
-              f"({'one-step' if one_step else f'teacher, {args.steps} steps'})")
-    return report_failures(failures)
+        def handle(job) -> int:
+            planes = read_image(job.source)
+            h, w = planes.rgb.shape[-2:]
+            tiles = progress(pipe.num_tiles(h, w, args.tile, args.tile_overlap), "tile", args.quiet)
+            out = pipe.upscale_planes(planes, one_step=one_step, steps=args.steps,
+                                      deterministic=args.deterministic, pix=args.pix, detail=args.detail,
+                                      tile=args.tile, tile_overlap=args.tile_overlap,
+                                      color_fix_method=args.color_fix, seed=args.seed,
+                                      on_tile=lambda: tiles.update(1))
+            tiles.close()
+            write_image(job.target, out)
+            return pipe.last_run.network_evaluations
+
+        return handle, "one-step" if one_step else f"teacher, {args.steps} steps"
+
+    return run_batch(args, EXTENSIONS, load)

@@ -18,7 +18,7 @@ import torch
 
 from shared.files import InputError, atomic_write
 
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+from .options import EXTENSIONS
 
 
 @dataclass

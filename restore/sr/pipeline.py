@@ -3,6 +3,7 @@
     from restore import SuperResolutionPipeline
     pipe = SuperResolutionPipeline.from_pretrained()          # shipped default weights
     big = pipe(image, one_step=True)                          # PIL / numpy / torch in, same out
+    big = pipe(image, one_step=False, num_inference_steps=4, generator=torch.Generator().manual_seed(0))
 
 The low-resolution image is processed in Gaussian-blended tiles (bounded memory), each tile
 padded by reflection to the backbone's grid multiple, and the result colour-corrected against
@@ -12,41 +13,33 @@ the bicubic upsampling of the input.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import torch
-import torch.nn.functional as F
 
 from shared.checkpoints import load_denoiser, read_meta
 from shared.files import InputError, device_from_string
+from shared.pipeline import Pipeline, PipelineOutput, RunInfo, as_dtype, model_folders
 from shared.samplers import sample
 from shared.student import OneStepStudent
-from shared.tiling import count_tiles, tiled_apply
+from shared.tiling import count_tiles, pad_to_multiple, tiled_apply
 
-from .colorfix import COLOR_FIXES, color_fix
+from .colorfix import color_fix
 from .degradations import bicubic_up
 from .images import Planes, from_user, to_user
+from .options import COLOR_FIXES, DEFAULT_COLOR_FIX
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_STUDENT = WEIGHTS_DIR / "onestep_x4"
 DEFAULT_TEACHER = WEIGHTS_DIR / "resshift_x4"
 #: Default tile side in low-resolution pixels (output 4x larger) and overlap.
 DEFAULT_TILE, DEFAULT_OVERLAP = 128, 16
-DEFAULT_COLOR_FIX = "adain"
+
+__all__ = ["SuperResolutionPipeline", "pad_to_multiple", "DEFAULT_COLOR_FIX"]
 
 
-@dataclass
-class RunInfo:
-    """What the last call did: network evaluations (all tiles), tiles, seconds."""
-
-    network_evaluations: int = 0
-    tiles: int = 0
-    seconds: float = 0.0
-
-
-class SuperResolutionPipeline:
+class SuperResolutionPipeline(Pipeline):
     """x4 super-resolution. Holds a one-step student and/or the ResShift teacher.
 
     Args:
@@ -54,46 +47,45 @@ class SuperResolutionPipeline:
         student: the one-step LoRA student (``--one-step``), or None.
         scale: upscaling factor the models were trained for.
         device: where the models run.
+        torch_dtype: the models' dtype (float32, bfloat16 or float16).
     """
 
     def __init__(self, teacher=None, student: Optional[OneStepStudent] = None, scale: int = 4,
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str = "cpu", torch_dtype=torch.float32):
         if teacher is None and student is None:
             raise ValueError("a pipeline needs a teacher, a student, or both")
         self.teacher, self.student, self.scale = teacher, student, scale
-        self.device = torch.device(device)
         self.last_run = RunInfo()
-        core = (student.denoiser if student is not None else teacher)
-        self.grid_multiple = core.unshuffle * 2 ** (len(core.backbone.config.block_out_channels) - 1)
+        self.grid_multiple = max(m.grid_multiple for m in self._denoisers())
+        self.to(device, torch_dtype)
+
+    def _denoisers(self):
+        return [m for m in (self.teacher, self.student.denoiser if self.student else None) if m is not None]
+
+    def modules(self) -> Iterator[torch.nn.Module]:
+        return iter([m for m in (self.teacher, self.student) if m is not None])
 
     # ----------------------------------------------------------------- loading
     @classmethod
     def from_pretrained(cls, path: Optional[str | os.PathLike] = None, device: str = "auto",
-                        one_step: Optional[bool] = None) -> "SuperResolutionPipeline":
+                        one_step: Optional[bool] = None, torch_dtype=torch.float32) -> "SuperResolutionPipeline":
         """Load local weights (never downloads).
 
         ``path`` None: the shipped default (student and teacher). ``path`` may be one model
         folder (student or teacher) or a folder holding ``onestep_x4`` / ``resshift_x4``.
         """
-        dev = device_from_string(device) if isinstance(device, str) else torch.device(device)
-        root = Path(path) if path is not None else WEIGHTS_DIR
-        if not root.exists():
-            raise InputError(f"{root}: weights folder not found")
-        folders = [root] if (root / "model.json").is_file() else [root / "onestep_x4", root / "resshift_x4"]
+        dev = device_from_string(device)
+        dtype = as_dtype(torch_dtype)
         teacher = student = None
         scale = 4
-        for folder in folders:
-            if not (folder / "model.json").is_file():
-                continue
+        for folder in model_folders(WEIGHTS_DIR if path is None else path, ("onestep_x4", "resshift_x4")):
             meta = read_meta(folder)
             scale = int(meta["extra"].get("scale", 4))
             if "student" in meta["extra"]:
                 student, _ = OneStepStudent.from_pretrained(folder, device=dev)
             else:
                 teacher, _ = load_denoiser(folder, device=dev)
-        if teacher is None and student is None:
-            raise InputError(f"{root}: no model found (expected model.json, or onestep_x4/ and resshift_x4/)")
-        return cls(teacher, student, scale=scale, device=dev)
+        return cls(teacher, student, scale=scale, device=dev, torch_dtype=dtype)
 
     # ----------------------------------------------------------------- core
     def _pad(self, lr: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -104,8 +96,8 @@ class SuperResolutionPipeline:
                       pix: float, detail: float, generator: torch.Generator) -> torch.Tensor:
         """LR tile in [0,1] -> HR tile in [0,1] (model state lives in [-1,1])."""
         padded, (h, w) = self._pad(lr)
-        cond = padded * 2 - 1
-        y = bicubic_up(padded, self.scale).clamp(0, 1) * 2 - 1
+        cond = (padded * 2 - 1).to(self.dtype)
+        y = (bicubic_up(padded, self.scale).clamp(0, 1) * 2 - 1).to(self.dtype)
         if one_step:
             x0, nfe = self.student(y, cond, pix=pix, detail=detail)
         else:
@@ -113,7 +105,7 @@ class SuperResolutionPipeline:
             x0, nfe = sample(lambda x_t, t: teacher(x_t, t, y, cond), teacher.process, y, num_inference_steps=steps,
                              deterministic=deterministic, generator=generator)
         self.last_run.network_evaluations += nfe
-        return ((x0 + 1) / 2)[..., : h * self.scale, : w * self.scale].clamp(0, 1)
+        return ((x0.float() + 1) / 2)[..., : h * self.scale, : w * self.scale].clamp(0, 1)
 
     def num_tiles(self, height: int, width: int, tile: Optional[int] = None, overlap: Optional[int] = None) -> int:
         tile, overlap = self._tile_settings(height, width, tile, overlap)
@@ -134,20 +126,22 @@ class SuperResolutionPipeline:
                        deterministic: bool = False, pix: float = 1.0, detail: float = 1.0,
                        tile: Optional[int] = None, tile_overlap: Optional[int] = None,
                        color_fix_method: str = DEFAULT_COLOR_FIX, seed: int = 0,
-                       on_tile: Optional[Callable[[], None]] = None) -> Planes:
+                       on_tile: Optional[Callable[[], None]] = None,
+                       generator: Optional[torch.Generator] = None) -> Planes:
         """The work behind :meth:`__call__` on :class:`Planes` (used by the CLI)."""
         import time
 
         start = time.perf_counter()
-        self._check_mode(one_step, steps)
+        self.check_mode(one_step, steps)
         if color_fix_method not in COLOR_FIXES:
             raise InputError(f"unknown --color-fix {color_fix_method!r}; choose from {', '.join(COLOR_FIXES)}")
-        self.last_run = RunInfo()
+        self.last_run = RunInfo(method="one-step" if one_step else f"teacher, {steps or len(self.teacher.process)} steps")
         lr = planes.rgb[None].to(self.device)
         h, w = lr.shape[-2:]
         tile, overlap = self._tile_settings(h, w, tile, tile_overlap)
         self.last_run.tiles = count_tiles(h, w, tile, overlap)
-        generator = torch.Generator(device="cpu").manual_seed(int(seed))
+        if generator is None:
+            generator = torch.Generator(device="cpu").manual_seed(int(seed))
         fn = lambda t: self._restore_tile(t, one_step, steps, deterministic, pix, detail, generator)  # noqa: E731
         hr = tiled_apply(fn, lr, tile, overlap, scale=self.scale, progress=on_tile)
         hr = color_fix(hr, bicubic_up(lr, self.scale).clamp(0, 1), color_fix_method)
@@ -157,7 +151,8 @@ class SuperResolutionPipeline:
         self.last_run.seconds = time.perf_counter() - start
         return planes.with_pixels(hr[0].float().cpu(), alpha)
 
-    def _check_mode(self, one_step: bool, steps: Optional[int]) -> None:
+    def check_mode(self, one_step: bool, steps: Optional[int]) -> None:
+        """:class:`InputError` unless the loaded models can run ``one_step`` / the teacher with ``steps``."""
         if one_step and self.student is None:
             raise InputError("these weights have no one-step student; use --steps N (teacher)")
         if not one_step:
@@ -167,19 +162,32 @@ class SuperResolutionPipeline:
             if steps is not None and not 1 <= int(steps) <= T:
                 raise InputError(f"--steps must be in 1..{T} (the teacher was trained with T={T})")
 
-    def __call__(self, image, one_step: bool = True, steps: Optional[int] = None, deterministic: bool = False,
-                 pix: float = 1.0, detail: float = 1.0, tile: Optional[int] = None,
-                 tile_overlap: Optional[int] = None, color_fix: str = DEFAULT_COLOR_FIX, seed: int = 0):
+    def __call__(self, image, one_step: Optional[bool] = None, steps: Optional[int] = None,
+                 deterministic: bool = False, pix: float = 1.0, detail: float = 1.0, tile: Optional[int] = None,
+                 tile_overlap: Optional[int] = None, color_fix: str = DEFAULT_COLOR_FIX, seed: int = 0, *,
+                 num_inference_steps: Optional[int] = None, generator: Optional[torch.Generator] = None,
+                 return_dict: bool = False):
         """Super-resolve ``image`` (PIL, numpy ``(H,W[,C])`` or torch ``([B,]C,H,W)``), same kind out.
 
-        ``one_step=True`` uses the student (1 evaluation per tile at pix=detail=1);
-        ``one_step=False`` runs the teacher for ``steps`` (default T) steps, stochastic unless
-        ``deterministic``. ``tile``/``tile_overlap`` are in input pixels (``tile=0``: no tiling).
+        The one-step student runs unless teacher steps are asked for (``num_inference_steps``, or
+        its older name ``steps``, or ``one_step=False``: the teacher's T steps), stochastic unless
+        ``deterministic``. ``generator`` (or ``seed``) drives the teacher's noise.
+        ``tile``/``tile_overlap`` are in input pixels (``tile=0``: no tiling). With
+        ``return_dict=True`` the result comes as :class:`shared.pipeline.PipelineOutput` with the
+        run's :class:`~shared.pipeline.RunInfo` (also kept in ``last_run``).
         """
+        if num_inference_steps is not None and steps is not None and num_inference_steps != steps:
+            raise InputError("give num_inference_steps or steps, not both")
+        steps = num_inference_steps if num_inference_steps is not None else steps
+        if one_step is None:
+            one_step = steps is None and not deterministic
+        elif one_step and (steps is not None or deterministic):
+            raise InputError("one_step=True takes no steps and no deterministic sampler (those are the teacher's)")
         planes, kind, info = from_user(image)
         out = self.upscale_planes(planes, one_step, steps, deterministic, pix, detail, tile, tile_overlap,
-                                  color_fix, seed)
-        return to_user(out, kind, info)
+                                  color_fix, seed, generator=generator)
+        result = to_user(out, kind, info)
+        return PipelineOutput(result, self.last_run) if return_dict else result
 
     def bicubic(self, image):
         """Plain bicubic x``scale`` upsampling of ``image`` (the reference baseline)."""
@@ -187,13 +195,3 @@ class SuperResolutionPipeline:
         rgb = bicubic_up(planes.rgb[None], self.scale).clamp(0, 1)[0]
         alpha = None if planes.alpha is None else bicubic_up(planes.alpha[None], self.scale).clamp(0, 1)[0]
         return to_user(planes.with_pixels(rgb, alpha), kind, info)
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Pad ``(B,C,h,w)`` at bottom/right so both sides divide ``multiple``; return the original size."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        mode = "reflect" if (ph < h and pw < w) else "replicate"
-        x = F.pad(x, (0, pw, 0, ph), mode=mode)
-    return x, (h, w)

@@ -1,0 +1,151 @@
+"""The command-line skeleton every tool of the suite shares.
+
+A tool builds its parser, adds :func:`add_common_options` (``--seed --device --dtype --weights
+--quiet --version``), checks its own options, then hands over to :func:`run_batch`::
+
+    plan jobs -> check outputs (types, folders, the tool's own check) -> check the device
+    -> load the models -> run every job under a progress bar -> summary line -> exit code
+
+Exit codes: 0 every file done; 1 some files failed (each reported on one line as it happens and
+listed at the end, the others still ran); 2 a usage or input error, reported on one line before
+any work. Nothing here imports torch at module level, so ``--help``, ``--version`` and argument
+errors answer at once: torch is first imported when the device is checked.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+from .files import (DEVICE_NAMES, InputError, Job, check_device_name, check_output_folders, check_output_types,
+                    device_from_string, plan_jobs)
+
+PACKAGE = "fastdiff-suite"
+#: ``--dtype`` choices: names of torch floating-point types.
+DTYPES = ("float32", "bfloat16", "float16")
+
+#: ``handle(job) -> network evaluations``: processes one input and writes its output.
+Handler = Callable[[Job], int]
+
+
+def package_version() -> str:
+    """The installed version of the suite, or a note saying it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(PACKAGE)
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def add_common_options(parser, seed_help: str = "random seed of the stochastic samplers") -> None:
+    """The options every command of the suite shares: ``--seed --device --dtype --weights --quiet --version``."""
+    parser.add_argument("--seed", type=int, default=0, help=seed_help)
+    parser.add_argument("--device", default="auto", help=f"{DEVICE_NAMES} (default auto: CUDA, else MPS, else CPU)")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32",
+                        help="floating-point type the models run in (default float32)")
+    parser.add_argument("--weights", default=None, help="local weights folder (default: the shipped models)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    parser.add_argument("--version", action="version", version=f"%(prog)s ({PACKAGE} {package_version()})")
+
+
+def model_options(args) -> dict:
+    """The ``from_pretrained`` keywords the common options give: ``device`` and ``torch_dtype``."""
+    import torch
+
+    return {"device": args.device, "torch_dtype": getattr(torch, args.dtype)}
+
+
+def fail(message: str) -> int:
+    """Print ``error: message`` on stderr; return the usage-error exit code 2."""
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def progress(total: int, unit: str, quiet: bool = False):
+    """A transient progress bar over the parts of one file (tiles, chunks); hidden when
+    ``quiet`` or when there is a single part. Call ``update(1)`` per part, then ``close()``."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit=unit, leave=False, disable=quiet or total < 2)
+
+
+def run_jobs(jobs: list[Job], handle: Handler, quiet: bool = False,
+             unit: str = "file") -> tuple[list[str], int, float]:
+    """Run ``handle(job)`` for every job under a progress bar.
+
+    ``handle`` returns the network evaluations it used. An :class:`InputError` (or any other
+    error) in one job is printed as one line and collected; the other jobs still run.
+    Returns ``(failures, evaluations, seconds)``.
+    """
+    import time
+
+    from tqdm.auto import tqdm
+
+    failures: list[str] = []
+    evaluations = 0
+    start = time.perf_counter()
+    bar = tqdm(total=len(jobs), unit=unit, disable=quiet, dynamic_ncols=True)
+    for job in jobs:
+        bar.set_description(job.source.name)
+        try:
+            evaluations += handle(job)
+        except InputError as err:
+            failures.append(str(err))
+            bar.write(f"error: {err}", file=sys.stderr)
+        except Exception as err:  # one file failing must not stop a folder
+            failures.append(f"{job.source}: {type(err).__name__}: {err}")
+            bar.write(f"error: {job.source}: {type(err).__name__}: {err}", file=sys.stderr)
+        bar.update(1)
+    bar.close()
+    return failures, evaluations, time.perf_counter() - start
+
+
+def report_failures(failures: list[str]) -> int:
+    """List failed files on stderr; exit code 1 if any failed, else 0."""
+    if not failures:
+        return 0
+    print(f"{len(failures)} file(s) failed:", file=sys.stderr)
+    for f in failures:
+        print(f"  {f}", file=sys.stderr)
+    return 1
+
+
+def run_batch(args, extensions: Iterable[str], load: Callable[[], tuple[Handler, str]],
+              output_extensions: Optional[Iterable[str]] = None,
+              check: Optional[Callable[[Job], None]] = None) -> int:
+    """Run a command over its inputs and return its exit code.
+
+    Args:
+        args: the parsed arguments; uses ``input``, ``output``, ``device`` and ``quiet``.
+        extensions: the input types (a folder is searched for these).
+        load: called once every check has passed: imports and loads the models, checks the
+            tool's options against them, and returns ``(handle, mode)``: the :data:`Handler`
+            and the words the summary line ends with (for example ``"one-step"``).
+        output_extensions: the types the tool writes (default: ``extensions``).
+        check: the tool's own check of one job, before anything is loaded.
+
+    An :class:`InputError` before the jobs run (a bad device, input or output, or from ``check``
+    or ``load``) is one line on stderr and exit code 2; after that, see :func:`run_jobs`.
+    """
+    extensions = tuple(extensions)
+    try:
+        check_device_name(args.device)
+        jobs = plan_jobs(args.input, args.output, extensions)
+        check_output_types(jobs, extensions if output_extensions is None else output_extensions)
+        check_output_folders(jobs)
+        for job in jobs:
+            if check is not None:
+                check(job)
+        device_from_string(args.device)   # imports torch: is this device here?
+        handle, mode = load()
+    except InputError as err:
+        return fail(str(err))
+
+    failures, evaluations, seconds = run_jobs(jobs, handle, args.quiet)
+    if not args.quiet:
+        done = len(jobs) - len(failures)
+        target = jobs[0].target if len(jobs) == 1 else Path(args.output)
+        print(f"{done}/{len(jobs)} files -> {target} in {seconds:.2f} s, {evaluations} network evaluations ({mode})")
+    return report_failures(failures)
