@@ -3,6 +3,7 @@
 Layout of a model folder::
 
     model.json                      what to rebuild: denoiser settings, process class, extras
+    README.md                       the model card (kept when the folder is re-exported)
     backbone/config.json            diffusers model config (``save_pretrained``)
     backbone/diffusion_pytorch_model.safetensors
     process/scheduler_config.json   the process (a diffusers scheduler config)
@@ -87,6 +88,9 @@ def save_denoiser(
             (tmp / "adapters").mkdir(exist_ok=True)
             save_file({k: v.detach().to("cpu", dtype).contiguous() for k, v in adapter_state.items()},
                       str(tmp / "adapters" / f"{name}.safetensors"))
+        card = target / "README.md"   # the model card is written by people, not by training: keep it
+        if card.is_file():
+            shutil.copy2(card, tmp / "README.md")
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)

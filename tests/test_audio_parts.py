@@ -222,3 +222,19 @@ def test_onestep_uses_the_recorded_noise_level(enhancer, speech_clip):
         settings.pop("noise_level", None)
     assert np.array_equal(outputs[None], outputs["marginal"])
     assert not np.allclose(outputs["marginal"], outputs["effective"])
+
+
+def test_enhancer_call_conventions(enhancer, tiny_audio_weights, speech_clip):
+    from shared.files import InputError
+    from shared.pipeline import PipelineOutput
+
+    clip = speech_clip[:16000]
+    out = enhancer(clip, 16000, method="sgmse", num_inference_steps=2, generator=torch.Generator().manual_seed(1),
+                   return_dict=True)
+    assert isinstance(out, PipelineOutput) and out.run.network_evaluations == 4 and out.run.method == "sgmse"
+    again = enhancer(clip, 16000, method="sgmse", steps=2, generator=torch.Generator().manual_seed(1))
+    assert np.array_equal(out.output, again)
+    with pytest.raises(InputError, match="not both"):
+        enhancer(clip, 16000, steps=1, num_inference_steps=2)
+    low = SpeechEnhancer.from_pretrained(tiny_audio_weights, device="cpu", torch_dtype=torch.bfloat16)
+    assert low(clip, 16000, method="predictive").dtype == np.float32

@@ -76,3 +76,11 @@ def test_failed_save_leaves_no_partial_folder(tmp_path):
         save_denoiser(d, tmp_path / "m", extra={"bad": object()})
     assert not (tmp_path / "m").exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_re_export_keeps_the_model_card(tmp_path):
+    save_denoiser(tiny_denoiser(), tmp_path / "m")
+    (tmp_path / "m" / "README.md").write_text("# card\n")
+    save_denoiser(tiny_denoiser(seed=1), tmp_path / "m")
+    assert (tmp_path / "m" / "README.md").read_text() == "# card\n"
+    load_denoiser(tmp_path / "m")

@@ -169,3 +169,37 @@ def test_read_only_output_folder_fails_before_loading(tmp_path, photo, capsys, r
     code = main([str(folder), "-o", str(read_only_dir), "--weights", str(tmp_path / "nope"), "--device", "cpu"])
     assert code == 2
     assert capsys.readouterr().err.splitlines() == [f"error: {read_only_dir}: output folder is not writable"]
+
+
+def test_pipeline_call_conventions(tiny_weights, rng):
+    """diffusers-style arguments beside the older ones: steps pick the teacher, generator drives its noise,
+    return_dict gives the run report, one_step with steps is refused rather than silently ignored."""
+    from shared.files import InputError
+    from shared.pipeline import PipelineOutput
+
+    pipe = SuperResolutionPipeline.from_pretrained(tiny_weights, device="cpu")
+    img = (rng.random((12, 12, 3)) * 255).astype(np.uint8)
+    pipe(img, steps=2, tile=0)
+    assert pipe.last_run.network_evaluations == 2          # the teacher ran, not the student
+    a = pipe(img, num_inference_steps=4, generator=torch.Generator().manual_seed(5), tile=0)
+    b = pipe(img, num_inference_steps=4, generator=torch.Generator().manual_seed(5), tile=0)
+    assert np.array_equal(a, b)
+    out = pipe(img, return_dict=True, tile=0)
+    assert isinstance(out, PipelineOutput) and out.run.network_evaluations == 1 and out.output.shape == (48, 48, 3)
+    with pytest.raises(InputError, match="one_step"):
+        pipe(img, one_step=True, steps=2)
+    with pytest.raises(InputError, match="not both"):
+        pipe(img, steps=2, num_inference_steps=3)
+
+
+def test_pipeline_dtype(tiny_weights, rng):
+    from shared.files import InputError
+
+    pipe = SuperResolutionPipeline.from_pretrained(tiny_weights, device="cpu", torch_dtype="bfloat16")
+    assert pipe.dtype == torch.bfloat16 and next(pipe.student.parameters()).dtype == torch.bfloat16
+    img = (rng.random((8, 8, 3))).astype(np.float32)
+    low = pipe(img, tile=0)
+    full = pipe.to(dtype=torch.float32)(img, tile=0)
+    assert low.dtype == np.float32 and np.abs(low - full).max() < 0.05
+    with pytest.raises(InputError, match="dtype"):
+        SuperResolutionPipeline.from_pretrained(tiny_weights, device="cpu", torch_dtype="int8")

@@ -62,7 +62,7 @@ def build_methods(enhancer: SpeechEnhancer, storm_steps: list[int], onestep_step
 
 def run(args) -> dict:
     torch.set_num_threads(args.threads)
-    enhancer = SpeechEnhancer.from_pretrained(args.weights, device=args.device)
+    enhancer = SpeechEnhancer.from_pretrained(args.weights, device=args.device, torch_dtype=args.dtype)
     clips = validation_clips(args.clips, tuple(args.conditions))
     methods = build_methods(enhancer, args.storm_steps, args.onestep_steps)
     rows = []
@@ -83,7 +83,7 @@ def run(args) -> dict:
             f"{c}: PESQ {np.mean([r['pesq'] for r in rows if r['method'] == name and r['condition'] == c]):.2f}"
             for c in args.conditions), flush=True)
     return {"rows": rows, "summary": summarise(rows),
-            "setup": {"threads": args.threads, "device": args.device, "clips_per_condition": args.clips,
+            "setup": {"dtype": args.dtype, "threads": args.threads, "device": args.device, "clips_per_condition": args.clips,
                       "cpu": platform.processor() or platform.machine(), "torch": torch.__version__}}
 
 
@@ -155,6 +155,8 @@ def main(argv=None) -> int:
     p.add_argument("--onestep-steps", nargs="+", type=int, default=[1, 2, 4])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                   help="model dtype (see experiments/dtype_check.py for the speed/quality trade-off)")
     p.add_argument("--out", default=str(RESULTS / "se_benchmark"))
     args = p.parse_args(argv)
     result = run(args)

@@ -172,7 +172,7 @@ def bare_forward_seconds(pipe: SuperResolutionPipeline, lr: torch.Tensor, repeat
 def run(args) -> dict:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    pipe = SuperResolutionPipeline.from_pretrained(args.weights, device=args.device)
+    pipe = SuperResolutionPipeline.from_pretrained(args.weights, device=args.device, torch_dtype=args.dtype)
     methods = build_methods(pipe, None if args.no_ddpm else Path(args.ddpm), device, args.color_fix)
     if args.methods:
         methods = {k: v for k, v in methods.items() if k in args.methods}
@@ -204,7 +204,7 @@ def run(args) -> dict:
     paired = [r for r in rows if "bare_seconds" in r and r["degradation"] == "bicubic"]
     bare = np.mean([r["bare_seconds"] for r in paired]) if paired else float("nan")
     return {"rows": rows, "summary": summary, "bare_forward_seconds": float(bare),
-            "setup": {"color_fix": args.color_fix, "threads": args.threads, "repeats": args.repeats, "device": str(device), "cpu": platform.processor() or platform.machine(),
+            "setup": {"dtype": args.dtype, "color_fix": args.color_fix, "threads": args.threads, "repeats": args.repeats, "device": str(device), "cpu": platform.processor() or platform.machine(),
                       "torch": torch.__version__, "images": sorted({r["image"] for r in rows}), "crop": args.crop}}
 
 
@@ -280,6 +280,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3, help="timed runs per image (median reported)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                   help="model dtype (see experiments/dtype_check.py for the speed/quality trade-off)")
     p.add_argument("--out", default=str(RESULTS / "sr_benchmark"))
     args = p.parse_args(argv)
     result = run(args)
