@@ -12,16 +12,10 @@ errors without loading torch.
 
 from typing import TYPE_CHECKING
 
+from shared.lazy import lazy_attributes
+
 if TYPE_CHECKING:
     from .enhancer import SpeechEnhancer
 
 __all__ = ["SpeechEnhancer"]
-
-
-def __getattr__(name: str):
-    """Import ``SpeechEnhancer`` (torch, torchaudio, diffusers) only when it is asked for."""
-    if name == "SpeechEnhancer":
-        from .enhancer import SpeechEnhancer
-
-        return SpeechEnhancer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, {"SpeechEnhancer": ".enhancer"})

@@ -6,16 +6,10 @@ answers ``--help`` and argument errors without loading torch.
 
 from typing import TYPE_CHECKING
 
+from shared.lazy import lazy_attributes
+
 if TYPE_CHECKING:
     from .sr.pipeline import SuperResolutionPipeline
 
 __all__ = ["SuperResolutionPipeline"]
-
-
-def __getattr__(name: str):
-    """Import ``SuperResolutionPipeline`` (torch, diffusers, peft) only when it is asked for."""
-    if name == "SuperResolutionPipeline":
-        from .sr.pipeline import SuperResolutionPipeline
-
-        return SuperResolutionPipeline
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, {"SuperResolutionPipeline": ".sr.pipeline"})

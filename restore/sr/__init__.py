@@ -6,16 +6,10 @@ Command line: ``python -m restore.sr INPUT -o OUTPUT [--one-step | --steps N]``.
 
 from typing import TYPE_CHECKING
 
+from shared.lazy import lazy_attributes
+
 if TYPE_CHECKING:
     from .pipeline import SuperResolutionPipeline
 
 __all__ = ["SuperResolutionPipeline"]
-
-
-def __getattr__(name: str):
-    """Import ``SuperResolutionPipeline`` (torch, diffusers, peft) only when it is asked for."""
-    if name == "SuperResolutionPipeline":
-        from .pipeline import SuperResolutionPipeline
-
-        return SuperResolutionPipeline
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, {"SuperResolutionPipeline": ".pipeline"})
