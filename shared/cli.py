@@ -22,7 +22,7 @@ from .files import (DEVICE_NAMES, InputError, Job, check_device_name, check_outp
                     device_from_string, plan_jobs)
 
 PACKAGE = "fastdiff-suite"
-#: ``--dtype`` choices: names of torch floating-point types.
+#: ``--dtype`` choices: names of torch floating-point types (:func:`shared.pipeline.as_dtype` reads them).
 DTYPES = ("float32", "bfloat16", "float16")
 
 #: ``handle(job) -> network evaluations``: processes one input and writes its output.
@@ -51,10 +51,8 @@ def add_common_options(parser, seed_help: str = "random seed of the stochastic s
 
 
 def model_options(args) -> dict:
-    """The ``from_pretrained`` keywords the common options give: ``device`` and ``torch_dtype``."""
-    import torch
-
-    return {"device": args.device, "torch_dtype": getattr(torch, args.dtype)}
+    """The ``from_pretrained`` keywords the common options give: ``device`` and ``torch_dtype`` (a name)."""
+    return {"device": args.device, "torch_dtype": args.dtype}
 
 
 def fail(message: str) -> int:

@@ -17,10 +17,11 @@ from typing import Iterable, Iterator, Optional, Sequence
 import torch
 from torch import nn
 
+from . import cli
 from .files import InputError
 
-#: dtypes a pipeline runs in (``--dtype`` on the command line).
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+#: dtypes a pipeline runs in, by the names ``--dtype`` takes.
+DTYPES = {name: getattr(torch, name) for name in cli.DTYPES}
 
 
 @dataclass
