@@ -1,6 +1,7 @@
 """One-step student: a frozen teacher denoiser plus LoRA adapters, one evaluation per sample.
 
-The student evaluates the teacher's denoiser once at the last training timestep ``t_s = T-1``
+The student evaluates the teacher's denoiser once at the top of the process's grid (``t_s = T-1``
+for ResShift, ``t = 1`` for a continuous SDE)
 on the noise-free prior mean ``x_T = y`` (OSEDiff/PiSA-SR feed the degraded input directly),
 so the output is a deterministic function of the degraded input::
 
@@ -25,13 +26,17 @@ from .denoiser import ConditionalDenoiser
 class OneStepStudent(nn.Module):
     """A denoiser whose backbone carries LoRA adapters, evaluated once from ``x_T = y``."""
 
-    def __init__(self, denoiser: ConditionalDenoiser, specs: Sequence[lora.AdapterSpec], timestep: Optional[int] = None):
+    def __init__(self, denoiser: ConditionalDenoiser, specs: Sequence[lora.AdapterSpec],
+                 timestep: Optional[float] = None):
         super().__init__()
         self.denoiser = denoiser
         self.specs = {s.name: s for s in specs}
         for spec in specs:
             lora.add_adapter(self.denoiser.backbone, spec)
-        self.timestep = len(denoiser.process) - 1 if timestep is None else int(timestep)
+        grid = copy.deepcopy(denoiser.process)
+        grid.set_timesteps(None)
+        self.time_dtype = grid.timesteps.dtype
+        self.timestep = grid.timesteps[0].item() if timestep is None else timestep
         self._merged: tuple[str, ...] = ()
 
     @classmethod
@@ -53,7 +58,7 @@ class OneStepStudent(nn.Module):
             self._merged = ()
         if not self._merged:
             lora.set_active_adapters(backbone, adapters)
-        t = torch.full((y.shape[0],), self.timestep, device=y.device, dtype=torch.long)
+        t = torch.full((y.shape[0],), self.timestep, device=y.device, dtype=self.time_dtype)
         return self.denoiser(y, t, y, cond)
 
     def merge(self, adapters: Optional[Sequence[str]] = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Optional
 
@@ -24,7 +25,7 @@ class OneStepStudentModule(ExportingModule):
     ``stage="detail"``: adds adapter ``detail`` on top of the trained, frozen ``pixel`` adapter
     (loaded from ``init_student``); loss ``w_l2 |f - x0|^2 + w_perceptual * perceptual_loss(f, x0) +
     w_score |f - sg(D_teacher(x_t))|^2`` with ``x_t`` the student output re-noised to a random
-    low-noise timestep (< ``score_max_t``): score distillation toward the teacher's data manifold.
+    low-noise timestep (one of the grid's ``score_max_t`` lowest): score distillation toward the teacher's data manifold.
     ``perceptual_loss`` is the vertical's (e.g. ``restore.sr.losses.frequency_loss``), or none.
     """
 
@@ -83,6 +84,12 @@ class OneStepStudentModule(ExportingModule):
                                     num_inference_steps=self.hparams.teacher_steps, x_start=y.clone())
         return x
 
+    def low_noise_timesteps(self) -> torch.Tensor:
+        """The ``score_max_t`` lowest timesteps of the teacher's grid, ascending (ResShift: ``0, 1``)."""
+        grid = copy.deepcopy(self.teacher.process)
+        grid.set_timesteps(None)
+        return grid.timesteps.flip(0)[: self.hparams.score_max_t].cpu()
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         hp = self.hparams
         x0 = batch["x0"]
@@ -102,7 +109,7 @@ class OneStepStudentModule(ExportingModule):
                 loss = loss + hp.w_perceptual * logs["perceptual"]
             if hp.w_score:
                 process = self.teacher.process
-                t = torch.randint(0, hp.score_max_t, (x0.shape[0],), device=x0.device)
+                t = self.low_noise_timesteps()[torch.randint(0, hp.score_max_t, (x0.shape[0],))].to(x0.device)
                 x_t = process.add_noise(out, torch.randn_like(out), t, y=batch["y"])
                 with torch.no_grad():
                     target = self.teacher(x_t.detach(), t, batch["y"], batch.get("cond"))
