@@ -44,7 +44,8 @@ def add_common_options(parser, seed_help: str = "random seed of the stochastic s
     parser.add_argument("--seed", type=int, default=0, help=seed_help)
     parser.add_argument("--device", default="auto", help=f"{DEVICE_NAMES} (default auto: CUDA, else MPS, else CPU)")
     parser.add_argument("--dtype", choices=DTYPES, default="float32",
-                        help="floating-point type the models run in (default float32)")
+                        help="floating-point type the models run in (default float32; bfloat16/float16 are for "
+                             "GPUs: on a CPU without native support they are ~100x slower, see the README)")
     parser.add_argument("--weights", default=None, help="local weights folder (default: the shipped models)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     parser.add_argument("--version", action="version", version=f"%(prog)s ({PACKAGE} {package_version()})")
