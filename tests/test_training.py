@@ -172,3 +172,13 @@ def test_consistency_regression_term_is_the_one_step_mse(tiny_audio_weights):
         distillation_loss(f, f, lambda x, t: x, module.student.process, x0, y, module.grid)  # replay the CD draws
         one_step = f(module.student.process.prior_sample(y), module.grid[-1].expand(y.shape[0]))
     assert losses[2.0] - losses[0.0] == pytest.approx(2.0 * torch.mean((one_step - x0) ** 2).item(), rel=1e-4)
+
+
+def test_import_callable_resolves_config_paths():
+    from restore.sr.losses import frequency_loss
+    from shared.training.base import import_callable
+
+    assert import_callable("restore.sr.losses.frequency_loss") is frequency_loss
+    assert import_callable(frequency_loss) is frequency_loss
+    with pytest.raises(ValueError, match="restore.sr.losses.nope"):
+        import_callable("restore.sr.losses.nope")
