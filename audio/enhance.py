@@ -53,7 +53,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             check_waveform(samples, rate, str(job.source))   # here, so the message names the file
             chunks = progress(enhancer.num_chunks(samples.shape[-1], rate) * samples.shape[0], "chunk", args.quiet)
             out = enhancer(samples, rate, task=args.task, method=args.method, steps=steps, seed=args.seed,
-                           on_chunk=lambda: chunks.update(1))
+                           channels_first=True, on_chunk=lambda: chunks.update(1))
             chunks.close()
             write_audio(job.target, out, rate, info)
             return enhancer.last_run.network_evaluations

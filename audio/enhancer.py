@@ -34,6 +34,7 @@ from shared.tiling import balanced_tile, count_tiles, tiled_apply
 
 from .options import DEFAULT_STEPS, METHODS, TASKS
 from .spectral import SAMPLE_RATE, CompressedSTFT, task_plane
+from .waveform import sample_rate_of, waveform_from_user, waveform_to_user
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 MODEL_NAMES = ("consistency", "predictive", "storm", "score")
@@ -88,7 +89,8 @@ class SpeechEnhancer(Pipeline):
 
         from audio import SpeechEnhancer
         enhancer = SpeechEnhancer.from_pretrained()
-        clean = enhancer(noisy, 44100)                       # numpy or torch, (L,) or (C, L)
+        clean = enhancer(noisy, 44100)                       # numpy or torch, (L,) or (C, L), float or int PCM
+        clean = enhancer(data, rate, channels_first=False)   # soundfile's (L, C)
         dry = enhancer(noisy, 44100, task="dereverb", method="storm", steps=2)
     """
 
@@ -222,17 +224,18 @@ class SpeechEnhancer(Pipeline):
         return -(-self.stft.frames_to_cover(samples) // self.frame_multiple) * self.frame_multiple
 
     def __call__(self, waveform, sample_rate: int, task: str = "denoise", method: str = "onestep",
-                 steps: Optional[int] = None, seed: int = 0, chunk_frames: Optional[int] = CHUNK_FRAMES,
+                 steps: Optional[int] = None, seed: Optional[int] = 0, chunk_frames: Optional[int] = CHUNK_FRAMES,
                  overlap: int = CHUNK_OVERLAP, on_chunk: Optional[Callable[[], None]] = None, *,
                  num_inference_steps: Optional[int] = None, generator: Optional[torch.Generator] = None,
-                 return_dict: bool = False):
-        """Enhance ``waveform`` (numpy or torch; ``(L,)`` or channels-first ``(C, L)``) recorded at
-        ``sample_rate``; returns the same kind, shape and rate.
+                 channels_first: Optional[bool] = None, return_dict: bool = False):
+        """Enhance ``waveform`` recorded at ``sample_rate`` (Hz, a whole number); returns the same kind,
+        dtype, layout and rate (the input contract is :mod:`audio.waveform`: numpy or torch, ``(L,)``,
+        ``(C, L)`` or with ``channels_first=False`` soundfile's ``(L, C)``, float or integer PCM).
 
         ``num_inference_steps`` (or its older name ``steps``) sets the sampler's steps;
-        ``generator`` (or ``seed``, a fresh generator per channel) drives its noise. With
-        ``return_dict=True`` the result comes as :class:`shared.pipeline.PipelineOutput` with the
-        run's :class:`~shared.pipeline.RunInfo` (also kept in ``last_run``)."""
+        ``generator`` (or ``seed``: a fresh generator per channel; ``None``: unseeded) drives its
+        noise. With ``return_dict=True`` the result comes as :class:`shared.pipeline.PipelineOutput`
+        with the run's :class:`~shared.pipeline.RunInfo` (also kept in ``last_run``)."""
         import torchaudio.functional as AF
 
         start = time.perf_counter()
@@ -241,29 +244,25 @@ class SpeechEnhancer(Pipeline):
         if num_inference_steps is not None and steps is not None and num_inference_steps != steps:
             raise InputError("give num_inference_steps or steps, not both")
         steps = self.check_method(method, num_inference_steps if num_inference_steps is not None else steps)
-        is_numpy = isinstance(waveform, np.ndarray)
-        x = torch.as_tensor(np.asarray(waveform) if is_numpy else waveform)
-        if x.ndim not in (1, 2):
-            raise InputError(f"waveform must be (samples,) or (channels, samples), got shape {tuple(x.shape)}")
-        check_waveform(x.detach().cpu().numpy(), sample_rate)
-        channels = x.reshape(-1, x.shape[-1]).to(torch.float32)
+        sample_rate = sample_rate_of(sample_rate)
+        channels, kind = waveform_from_user(waveform, channels_first)
+        check_waveform(channels.numpy(), sample_rate)
+        if generator is None and seed is None:
+            generator = torch.Generator()
+            generator.seed()
         outputs, nfe = [], 0
         for channel in channels:
             wave16 = AF.resample(channel, sample_rate, SAMPLE_RATE) if sample_rate != SAMPLE_RATE else channel
             if wave16.abs().max() < 1e-5:   # a silent channel of a multi-channel file stays silent
                 out16 = torch.zeros_like(wave16)
             else:
-                out16, n = self.enhance_channel(wave16, task, method, steps, seed, chunk_frames, overlap, on_chunk,
-                                                generator)
+                out16, n = self.enhance_channel(wave16, task, method, steps, seed or 0, chunk_frames, overlap,
+                                                on_chunk, generator)
                 nfe += n
             out = AF.resample(out16.cpu(), SAMPLE_RATE, sample_rate) if sample_rate != SAMPLE_RATE else out16.cpu()
             out = torch.nn.functional.pad(out, (0, max(0, channel.shape[-1] - out.shape[-1])))[: channel.shape[-1]]
             outputs.append(out)
-        result = torch.stack(outputs).reshape(x.shape)
-        self.last_run = RunInfo(nfe, self.num_chunks(x.shape[-1], sample_rate, chunk_frames, overlap),
+        self.last_run = RunInfo(nfe, self.num_chunks(channels.shape[-1], sample_rate, chunk_frames, overlap),
                                 time.perf_counter() - start, channels.shape[0], method)
-        if not is_numpy:
-            result = result.to(x.dtype) if x.is_floating_point() else result
-        else:
-            result = result.numpy().astype(waveform.dtype if waveform.dtype.kind == "f" else np.float32)
+        result = waveform_to_user(torch.stack(outputs), kind)
         return PipelineOutput(result, self.last_run) if return_dict else result
