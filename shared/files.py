@@ -27,8 +27,9 @@ DEVICE_NAMES = "auto, cpu, cuda, cuda:N or mps"
 _DEVICE_PATTERN = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
-class InputError(Exception):
-    """A problem with one input the user gave: reported as one line, naming the file."""
+class InputError(ValueError):
+    """A problem with an input or argument the user gave: one line naming the file or the argument.
+    A ``ValueError``, so library callers can catch it as the usual bad-value error."""
 
 
 @dataclass

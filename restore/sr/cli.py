@@ -15,8 +15,9 @@ import argparse
 from typing import Optional
 
 from shared.cli import add_common_options, fail, model_options, progress, run_batch
+from shared.files import InputError
 
-from .options import COLOR_FIXES, DEFAULT_COLOR_FIX, EXTENSIONS
+from .options import COLOR_FIXES, DEFAULT_COLOR_FIX, EXTENSIONS, check_blend, tile_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +51,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.deterministic and args.steps is None:
         return fail("--deterministic applies to the teacher; add --steps N")
     one_step = args.steps is None
+    try:   # the same checks the API makes, once, before any file is read
+        check_blend(args.pix, args.detail)
+        tile_settings(args.tile, args.tile_overlap)
+    except InputError as err:
+        return fail(str(err))
 
     def load():
         """Load the pipeline (the first torch import) and check the mode against its weights."""

@@ -21,6 +21,16 @@ from shared.files import InputError, atomic_write
 from .options import EXTENSIONS
 
 
+#: Float pixels may stray this far outside [0, 1] (rounding in the user's own processing); they are clipped.
+FLOAT_SLACK = 1e-3
+#: EXIF orientation (tag 0x0112) -> the numpy operation that makes the stored pixels upright.
+EXIF_ORIENTATION = {
+    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
 @dataclass
 class Planes:
     rgb: torch.Tensor                  # (3, H, W) float32 in [0, 1]
@@ -50,6 +60,10 @@ def array_to_planes(arr: np.ndarray, name: str = "image", bgr: bool = False) -> 
     elif np.issubdtype(arr.dtype, np.floating):
         if not np.all(np.isfinite(arr)):
             raise InputError(f"{name}: image contains NaN or infinite values")
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < -FLOAT_SLACK or hi > 1 + FLOAT_SLACK:
+            raise InputError(f"{name}: float pixels must be in [0, 1], got [{lo:.4g}, {hi:.4g}] "
+                             "(pass uint8/uint16 data as such, or divide 8-bit values by 255)")
         x, bits = np.clip(arr.astype(np.float32), 0.0, 1.0), 16
     else:
         raise InputError(f"{name}: unsupported pixel type {arr.dtype}")
@@ -96,7 +110,26 @@ def read_image(path: str | Path) -> Planes:
     arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise InputError(f"{path}: cannot decode image (corrupt or not a {path.suffix} file)")
+    orientation, frames, mode = file_facts(path)
+    if frames > 1:
+        raise InputError(f"{path}: animated image with {frames} frames; only still images are supported "
+                         "(extract the frames first)")
+    if mode in ("LA", "La", "PA") and arr.ndim == 3 and arr.shape[2] == 4:
+        arr = arr[..., [0, 3]]           # OpenCV decodes grey+alpha as BGRA: keep it grey+alpha
+    if orientation in EXIF_ORIENTATION:
+        arr = np.ascontiguousarray(EXIF_ORIENTATION[orientation](arr))
     return array_to_planes(arr, str(path), bgr=True)
+
+
+def file_facts(path: Path) -> tuple[int, int, str]:
+    """``(EXIF orientation, frame count, PIL mode)`` of an image file, read lazily with PIL (no pixels)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return int(im.getexif().get(0x0112, 1) or 1), int(getattr(im, "n_frames", 1)), im.mode
+    except Exception:   # PIL cannot parse every file OpenCV decodes: then there is nothing to correct
+        return 1, 1, ""
 
 
 def write_image(path: str | Path, p: Planes) -> None:
@@ -112,6 +145,12 @@ def write_image(path: str | Path, p: Planes) -> None:
     params = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95],
               ".webp": [cv2.IMWRITE_WEBP_QUALITY, 95]}.get(ext, [])
 
+    if arr.ndim == 3 and arr.shape[2] == 2:   # grey + alpha: OpenCV cannot encode two channels
+        if arr.dtype == np.uint8 and ext in (".png", ".webp", ".tif", ".tiff"):
+            atomic_write(path, lambda tmp: _pil_save_grey_alpha(arr, tmp, ext))
+            return
+        arr = np.concatenate([arr[..., :1]] * 3 + [arr[..., 1:]], axis=2)   # as BGRA
+
     def write(tmp: Path) -> None:
         ok, buf = cv2.imencode(ext, arr, params)
         if not ok:
@@ -119,6 +158,14 @@ def write_image(path: str | Path, p: Planes) -> None:
         tmp.write_bytes(buf.tobytes())
 
     atomic_write(path, write)
+
+
+def _pil_save_grey_alpha(arr: np.ndarray, tmp: Path, ext: str) -> None:
+    """8-bit grey+alpha ``(H, W, 2)`` as a PIL "LA" image (lossless WebP)."""
+    from PIL import Image
+
+    fmt = {".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}[ext]
+    Image.fromarray(arr, mode="LA").save(tmp, format=fmt, **({"lossless": True} if fmt == "WEBP" else {}))
 
 
 def from_user(image) -> tuple[Planes, str, dict]:
@@ -132,7 +179,12 @@ def from_user(image) -> tuple[Planes, str, dict]:
             t = t[0]
         if t.ndim != 3 or t.shape[0] not in (1, 2, 3, 4):
             raise InputError(f"tensor image must be (C, H, W) with C in 1..4, got {tuple(image.shape)}")
-        arr = t.permute(1, 2, 0).float().cpu().numpy()
+        if t.dtype == torch.uint8:       # torchvision's read_image: 0..255
+            arr = t.permute(1, 2, 0).cpu().numpy()
+        elif t.is_floating_point():
+            arr = t.permute(1, 2, 0).float().cpu().numpy()
+        else:
+            raise InputError(f"tensor image must be uint8 (0..255) or float (0..1), got {t.dtype}")
         return array_to_planes(arr, "tensor"), "torch", {"batched": batched, "dtype": image.dtype, "device": image.device}
     if isinstance(image, np.ndarray):
         return array_to_planes(image, "array"), "numpy", {"dtype": image.dtype}
@@ -141,6 +193,11 @@ def from_user(image) -> tuple[Planes, str, dict]:
     except ImportError:  # pragma: no cover
         Image = None
     if Image is not None and isinstance(image, Image.Image):
+        if getattr(image, "n_frames", 1) > 1:
+            raise InputError(f"PIL image: animated ({image.n_frames} frames); pass one frame")
+        from PIL import ImageOps
+
+        image = ImageOps.exif_transpose(image)   # upright, as diffusers' load_image does
         mode = image.mode
         if mode in ("I;16", "I;16B", "I;16L", "I"):
             arr = np.asarray(image, dtype=np.uint16 if mode.startswith("I;16") else np.int32)
@@ -155,9 +212,10 @@ def from_user(image) -> tuple[Planes, str, dict]:
 def to_user(p: Planes, kind: str, info: dict):
     """Convert planes back to the kind (and dtype/mode) the user passed in."""
     if kind == "torch":
-        arr = planes_to_array(p, dtype=np.float32)
+        uint8 = info["dtype"] == torch.uint8
+        arr = planes_to_array(p, dtype=np.uint8 if uint8 else np.float32)
         t = torch.from_numpy(arr if arr.ndim == 3 else arr[..., None]).permute(2, 0, 1)
-        t = t.to(device=info["device"], dtype=info["dtype"] if info["dtype"].is_floating_point else torch.float32)
+        t = t.to(device=info["device"], dtype=info["dtype"])
         return t[None] if info["batched"] else t
     if kind == "numpy":
         dtype = info["dtype"]

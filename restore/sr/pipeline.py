@@ -28,13 +28,11 @@ from shared.tiling import count_tiles, pad_to_multiple, tiled_apply
 from .colorfix import color_fix
 from .degradations import bicubic_up
 from .images import Planes, from_user, to_user
-from .options import COLOR_FIXES, DEFAULT_COLOR_FIX
+from .options import COLOR_FIXES, DEFAULT_COLOR_FIX, check_blend, tile_settings
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_STUDENT = WEIGHTS_DIR / "onestep_x4"
 DEFAULT_TEACHER = WEIGHTS_DIR / "resshift_x4"
-#: Default tile side in low-resolution pixels (output 4x larger) and overlap.
-DEFAULT_TILE, DEFAULT_OVERLAP = 128, 16
 
 __all__ = ["SuperResolutionPipeline", "pad_to_multiple", "DEFAULT_COLOR_FIX"]
 
@@ -108,18 +106,8 @@ class SuperResolutionPipeline(Pipeline):
         return ((x0.float() + 1) / 2)[..., : h * self.scale, : w * self.scale].clamp(0, 1)
 
     def num_tiles(self, height: int, width: int, tile: Optional[int] = None, overlap: Optional[int] = None) -> int:
-        tile, overlap = self._tile_settings(height, width, tile, overlap)
+        tile, overlap = tile_settings(tile, overlap)
         return count_tiles(height, width, tile, overlap)
-
-    @staticmethod
-    def _tile_settings(h: int, w: int, tile: Optional[int], overlap: Optional[int]):
-        tile = DEFAULT_TILE if tile is None else int(tile)
-        if tile < 0:
-            raise InputError("--tile must be >= 0 (0 disables tiling)")
-        overlap = min(DEFAULT_OVERLAP, tile // 4) if overlap is None else int(overlap)
-        if tile and not 0 <= overlap < tile:
-            raise InputError(f"--tile-overlap must be in [0, tile), got {overlap} for tile {tile}")
-        return (tile or None), overlap
 
     @torch.no_grad()
     def upscale_planes(self, planes: Planes, one_step: bool = True, steps: Optional[int] = None,
@@ -133,12 +121,13 @@ class SuperResolutionPipeline(Pipeline):
 
         start = time.perf_counter()
         self.check_mode(one_step, steps)
+        check_blend(pix, detail)
         if color_fix_method not in COLOR_FIXES:
-            raise InputError(f"unknown --color-fix {color_fix_method!r}; choose from {', '.join(COLOR_FIXES)}")
+            raise InputError(f"unknown color_fix {color_fix_method!r}; choose from {', '.join(COLOR_FIXES)}")
         self.last_run = RunInfo(method="one-step" if one_step else f"teacher, {steps or len(self.teacher.process)} steps")
         lr = planes.rgb[None].to(self.device)
         h, w = lr.shape[-2:]
-        tile, overlap = self._tile_settings(h, w, tile, tile_overlap)
+        tile, overlap = tile_settings(tile, tile_overlap)
         self.last_run.tiles = count_tiles(h, w, tile, overlap)
         if generator is None:
             generator = torch.Generator(device="cpu").manual_seed(int(seed))
@@ -154,13 +143,13 @@ class SuperResolutionPipeline(Pipeline):
     def check_mode(self, one_step: bool, steps: Optional[int]) -> None:
         """:class:`InputError` unless the loaded models can run ``one_step`` / the teacher with ``steps``."""
         if one_step and self.student is None:
-            raise InputError("these weights have no one-step student; use --steps N (teacher)")
+            raise InputError("these weights have no one-step student; give teacher steps (steps=N)")
         if not one_step:
             if self.teacher is None:
-                raise InputError("these weights have no teacher; use --one-step")
+                raise InputError("these weights have no teacher; use the one-step student")
             T = len(self.teacher.process)
             if steps is not None and not 1 <= int(steps) <= T:
-                raise InputError(f"--steps must be in 1..{T} (the teacher was trained with T={T})")
+                raise InputError(f"steps must be in 1..{T} (the teacher was trained with T={T})")
 
     def __call__(self, image, one_step: Optional[bool] = None, steps: Optional[int] = None,
                  deterministic: bool = False, pix: float = 1.0, detail: float = 1.0, tile: Optional[int] = None,

@@ -1,0 +1,103 @@
+"""The super-resolution pipeline's input contract (issue 12): no silent wrong results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from restore import SuperResolutionPipeline
+from restore.sr.cli import main
+from restore.sr.images import read_image, write_image
+from shared.files import InputError
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_weights):
+    return SuperResolutionPipeline.from_pretrained(tiny_weights, device="cpu")
+
+
+@pytest.fixture
+def photo(rng):
+    return (rng.random((12, 16, 3)) * 255).astype(np.uint8)
+
+
+def test_input_errors_are_value_errors():
+    assert issubclass(InputError, ValueError)
+
+
+def test_uint8_tensor_is_read_as_0_to_255(pipe, photo):
+    """torchvision's read_image gives uint8 CHW: same result as the numpy uint8 path, uint8 back."""
+    as_numpy = pipe(photo, tile=0)
+    out = pipe(torch.from_numpy(photo).permute(2, 0, 1).contiguous(), tile=0)
+    assert out.dtype == torch.uint8 and out.shape == (3, 48, 64)
+    assert torch.equal(out, torch.from_numpy(as_numpy).permute(2, 0, 1))
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_float_pixels_outside_unit_range_are_refused(pipe, photo, kind):
+    img = photo.astype(np.float32)                      # 0..255 floats: ambiguous, not silently white
+    img = img if kind == "numpy" else torch.from_numpy(img).permute(2, 0, 1)
+    with pytest.raises(InputError, match=r"\[0, 1\]"):
+        pipe(img)
+
+
+def test_float_rounding_slack_is_accepted(pipe, photo):
+    img = photo.astype(np.float32) / 255
+    img[0, 0, 0] = 1.0004
+    assert pipe(img, tile=0).dtype == np.float32
+
+
+def test_other_tensor_dtypes_are_refused(pipe, photo):
+    with pytest.raises(InputError, match="uint8"):
+        pipe(torch.from_numpy(photo.astype(np.int32)).permute(2, 0, 1))
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    stored = np.zeros((12, 20, 3), dtype=np.uint8)
+    stored[:3, :3] = 255                                # a mark at the stored top-left
+    exif = Image.Exif()
+    exif[0x0112] = 6                                    # "rotate 90 CW to display"
+    Image.fromarray(stored).save(tmp_path / "phone.jpg", exif=exif, quality=100)
+    planes = read_image(tmp_path / "phone.jpg")
+    assert tuple(planes.rgb.shape) == (3, 20, 12)       # upright: portrait
+    assert float(planes.rgb[:, :3, -3:].mean()) > 0.9   # the mark is now top-right
+    assert float(planes.rgb[:, :3, :3].mean()) < 0.1
+    pil = Image.open(tmp_path / "phone.jpg")
+    assert SuperResolutionPipeline.bicubic.__name__ and pil.size == (20, 12)
+
+
+def test_animated_images_are_refused(tmp_path):
+    frames = [Image.fromarray(np.full((8, 8, 3), v, dtype=np.uint8)) for v in (0, 255)]
+    frames[0].save(tmp_path / "anim.png", save_all=True, append_images=frames[1:])
+    with pytest.raises(InputError, match="animated image with 2 frames"):
+        read_image(tmp_path / "anim.png")
+
+
+def test_grey_alpha_stays_grey_alpha(tmp_path, rng):
+    la = (rng.random((8, 10, 2)) * 255).astype(np.uint8)
+    Image.fromarray(la, mode="LA").save(tmp_path / "ga.png")
+    planes = read_image(tmp_path / "ga.png")
+    assert planes.grey and planes.alpha is not None
+    write_image(tmp_path / "out.png", planes)
+    assert Image.open(tmp_path / "out.png").mode == "LA"
+
+
+@pytest.mark.parametrize("pix, detail", [(-1.0, 1.0), (1.0, 7.0), (float("nan"), 1.0)])
+def test_blend_weights_are_checked_by_api_and_cli(pipe, photo, tmp_path, pix, detail):
+    with pytest.raises(InputError, match="must be in"):
+        pipe(photo, pix=pix, detail=detail)
+    Image.fromarray(photo).save(tmp_path / "a.png")
+    # a missing weights folder would be the error if anything were loaded first
+    code = main([str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png"), "--pix", str(pix), "--detail",
+                 str(detail), "--weights", str(tmp_path / "nope")])
+    assert code == 2 and not (tmp_path / "o.png").exists()
+
+
+def test_bad_tile_is_one_error_for_a_folder(tmp_path, photo, capsys):
+    for name in ("a.png", "b.png", "c.png"):
+        Image.fromarray(photo).save(tmp_path / name)
+    assert main([str(tmp_path), "-o", str(tmp_path / "out"), "--tile", "-1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: tile must be >= 0 (0 disables tiling), got -1"]
