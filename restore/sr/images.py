@@ -187,7 +187,8 @@ def from_user(image) -> tuple[Planes, str, dict]:
             raise InputError(f"tensor image must be uint8 (0..255) or float (0..1), got {t.dtype}")
         return array_to_planes(arr, "tensor"), "torch", {"batched": batched, "dtype": image.dtype, "device": image.device}
     if isinstance(image, np.ndarray):
-        return array_to_planes(image, "array"), "numpy", {"dtype": image.dtype}
+        single = image.ndim == 3 and image.shape[2] == 1   # (H, W, 1) comes back as (H, W, 1)
+        return array_to_planes(image, "array"), "numpy", {"dtype": image.dtype, "single_channel_axis": single}
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover
@@ -219,7 +220,8 @@ def to_user(p: Planes, kind: str, info: dict):
         return t[None] if info["batched"] else t
     if kind == "numpy":
         dtype = info["dtype"]
-        return planes_to_array(p, dtype=dtype if dtype in (np.uint8, np.uint16) else np.float32)
+        arr = planes_to_array(p, dtype=dtype if dtype in (np.uint8, np.uint16) else np.float32)
+        return arr[..., None] if info.get("single_channel_axis") and arr.ndim == 2 else arr
     from PIL import Image
 
     if info["mode"].startswith("I;16") or info["mode"] == "I":
