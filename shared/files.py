@@ -5,7 +5,8 @@
 * :func:`check_output_types` and :func:`check_output_folders` refuse, before any work, outputs
   the tool cannot write: an unsupported extension, a folder that is not writable.
 * :func:`atomic_write` writes through a temporary file in the destination folder and renames
-  it into place, so a failure never leaves a partial output.
+  it into place, so a failure never leaves a partial output; :func:`remove_stale_temporaries`
+  removes the temporary files a killed run (SIGKILL, power loss) could not.
 * :func:`check_device_name` and :func:`device_from_string` check and pick the device at run time
   ("auto" -> CUDA when available).
 
@@ -132,6 +133,44 @@ def check_output_folders(jobs: list[Job]) -> None:
             raise InputError(f"{existing}: folder is not writable, so the output folder {folder} cannot be created")
 
 
+def _temporary_prefix(target: Path) -> str:
+    """The name :func:`atomic_write`'s temporary files for ``target`` start with."""
+    return f".{target.stem}."
+
+
+def remove_stale_temporaries(targets: Iterable[str | os.PathLike]) -> list[Path]:
+    """Remove the temporary files :func:`atomic_write` left beside ``targets``; return them.
+
+    :func:`atomic_write` removes its temporary file on any error, Ctrl-C included, but a process
+    killed outright (SIGKILL, power loss) cannot. Only files named exactly as :func:`atomic_write`
+    names the temporaries *of these targets* (``.<stem>.<8 mkstemp characters><suffix>``) are
+    removed, never anything else in the folder. Call it only for targets this process is about to
+    own: a second process writing the same target at the same time would lose its temporary file
+    (two such runs would race on the output anyway). Each folder is listed once.
+    """
+    by_folder: dict[Path, list[Path]] = {}
+    for target in map(Path, targets):
+        by_folder.setdefault(target.parent, []).append(target)
+    removed = []
+    for folder, folder_targets in by_folder.items():
+        try:
+            hidden = [p for p in folder.iterdir() if p.name.startswith(".")]
+        except OSError:   # no folder yet, or not listable: nothing of ours there
+            continue
+        if not hidden:
+            continue
+        patterns = [re.compile(re.escape(_temporary_prefix(t)) + r"[a-z0-9_]{8}" + re.escape(t.suffix))
+                    for t in folder_targets]
+        for path in hidden:
+            if any(p.fullmatch(path.name) for p in patterns) and path.is_file():
+                try:
+                    path.unlink()
+                    removed.append(path)
+                except OSError:
+                    pass
+    return removed
+
+
 def atomic_write(target: str | os.PathLike, write: Callable[[Path], None]) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``target``, then rename it into place.
 
@@ -144,11 +183,11 @@ def atomic_write(target: str | os.PathLike, write: Callable[[Path], None]) -> No
     target = Path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
+        fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=target.suffix, dir=target.parent)
     except OSError as err:
         raise InputError(f"{target.parent}: cannot write in this folder ({err.strerror or err})") from None
-    os.close(fd)
-    try:
+    try:   # from here on, any exit (an error, Ctrl-C's KeyboardInterrupt) removes the temporary file
+        os.close(fd)
         write(Path(tmp))
         umask = os.umask(0)
         os.umask(umask)
