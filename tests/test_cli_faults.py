@@ -1,7 +1,7 @@
 """Fault tests for the command lines: a run killed mid-folder (Ctrl-C, SIGKILL) leaves every finished
 output complete, and a re-run with ``--skip-existing`` finishes the rest without touching them.
 
-The CLI runs as a real subprocess (tiny random-weight models, ``--tile 16`` on 32x32 images: a
+The CLI runs as a real subprocess (tiny random-weight models, ``--tile 16`` on 96x96 images: a
 fraction of a second to a couple of seconds per file), and is signalled as soon as its first output
 appears. Every wait is bounded, and the subprocess is killed whatever happens.
 """
@@ -24,8 +24,8 @@ from shared.cli import INTERRUPTED, run_batch
 from shared.files import remove_stale_temporaries
 
 ROOT = Path(__file__).resolve().parents[1]
-N_FILES = 8
-SIDE = 32          # input side; outputs are x4
+N_FILES = 10
+SIDE = 96          # input side; outputs are x4 (36 tiles of 16 px: enough work left to interrupt)
 START_TIMEOUT = 180   # seconds for the first output (imports + model load on a busy 2-core CI box)
 RUN_TIMEOUT = 240     # seconds for a whole run
 
