@@ -62,8 +62,10 @@ def assert_complete(paths):
 
 def start_and_signal(cmd, out: Path, sig) -> tuple[subprocess.CompletedProcess, list[Path]]:
     """Start ``cmd``, send ``sig`` once its first output exists, and wait for it to end."""
+    # a shell running this suite in the background ignores SIGINT, and a child inherits that (Python then
+    # installs no KeyboardInterrupt handler): give the CLI the default disposition a terminal user has
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + START_TIMEOUT
         while not outputs(out):

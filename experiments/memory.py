@@ -1,0 +1,115 @@
+"""Peak memory of both pipelines against input size (issue 12's memory bound), one process per case.
+
+    python -m experiments.memory                      # writes experiments/results/memory.{json,png}
+
+Each case runs in a fresh Python process: load the shipped default model, warm it up on a small
+input, reset the kernel's high-water mark (``/proc/self/clear_refs``), run once on the case's
+input with the default tiling, and read ``VmHWM``. The growth over the warmed-up baseline is what
+the input size costs. Super-resolution: random photos-like uint8 RGB inputs of ``--sr-sizes``
+pixels a side (x4 outputs). Speech: ``--speech-minutes`` of 16 kHz float32 noise-like speech
+stand-in (memory does not depend on the content). Linux only (``/proc``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from .report import write_results
+
+RESULTS = Path(__file__).parent / "results"
+
+CASE = r"""
+import json, sys, numpy as np, torch
+from pathlib import Path
+torch.set_num_threads({threads})
+
+def hwm():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+
+def reset():
+    Path("/proc/self/clear_refs").write_text("5")
+
+kind, size = "{kind}", {size}
+rng = np.random.default_rng(0)
+if kind == "sr":
+    from restore import SuperResolutionPipeline
+    pipe = SuperResolutionPipeline.from_pretrained(device="cpu")
+    pipe(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    x = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    reset(); base = hwm()
+    out = pipe(x)
+    units = out.shape[0] * out.shape[1]
+else:
+    from audio import SpeechEnhancer
+    enh = SpeechEnhancer.from_pretrained(device="cpu")
+    enh((0.1 * rng.standard_normal(16000)).astype(np.float32), 16000)
+    x = (0.1 * rng.standard_normal(int(size * 60 * 16000))).astype(np.float32)
+    reset(); base = hwm()
+    out = enh(x, 16000)
+    units = size * 60
+print(json.dumps({{"base": base, "peak": hwm(), "units": units, "input_bytes": x.nbytes, "output_bytes": out.nbytes}}))
+"""
+
+
+def run_case(kind: str, size: float, threads: int) -> dict:
+    code = CASE.format(kind=kind, size=size, threads=threads)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        raise RuntimeError(f"{kind} {size}: {done.stderr.strip().splitlines()[-1]}")
+    r = json.loads(done.stdout.strip().splitlines()[-1])
+    r["growth_mb"] = (r["peak"] - r["base"]) / 2**20
+    return r
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    sr, sp = result["super_resolution"], result["speech"]
+    axes[0].plot([r["units"] / 1e6 for r in sr], [r["growth_mb"] for r in sr], "o-")
+    axes[0].set_xlabel("output megapixels")
+    axes[0].set_ylabel("peak RSS growth over the loaded model (MB)")
+    axes[0].set_title("super-resolution (default tiling)")
+    axes[1].plot([r["units"] / 60 for r in sp], [r["growth_mb"] for r in sp], "o-")
+    axes[1].set_xlabel("minutes of audio")
+    axes[1].set_title("speech enhancement (default chunks)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m experiments.memory", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sr-sizes", nargs="+", type=int, default=[256, 512, 1024])
+    p.add_argument("--speech-minutes", nargs="+", type=float, default=[1, 5, 10])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default=str(RESULTS / "memory"))
+    args = p.parse_args(argv)
+    result = {"super_resolution": [], "speech": [], "setup": {"threads": args.threads}}
+    for size in args.sr_sizes:
+        r = run_case("sr", size, args.threads)
+        result["super_resolution"].append(r)
+        print(f"SR      {size}^2 -> {4 * size}^2: +{r['growth_mb']:.0f} MB, "
+              f"{(r['peak'] - r['base']) / r['units']:.1f} bytes per output pixel", flush=True)
+    for minutes in args.speech_minutes:
+        r = run_case("speech", minutes, args.threads)
+        result["speech"].append(r)
+        print(f"speech  {minutes:g} min: +{r['growth_mb']:.0f} MB, "
+              f"{r['growth_mb'] / (minutes * 60):.2f} MB per second", flush=True)
+    paths = write_results(result, args.out, plot)
+    print(f"\nwrote {paths[0]} and {paths[1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
