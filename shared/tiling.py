@@ -97,7 +97,7 @@ def tiled_apply(
         weight[..., rows, cols] += win
         if progress:
             progress()
-    return (out / weight).to(x.dtype)
+    return out.div_(weight).to(x.dtype)   # in place: no second full-size buffer
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:

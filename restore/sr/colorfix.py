@@ -17,11 +17,12 @@ import torch.nn.functional as F
 from .options import COLOR_FIXES
 
 
-def adain(x: torch.Tensor, ref: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """Match per-channel mean and standard deviation of ``x`` to ``ref``."""
+def adain(x: torch.Tensor, ref: torch.Tensor, eps: float = 1e-5, inplace: bool = False) -> torch.Tensor:
+    """Match per-channel mean and standard deviation of ``x`` to ``ref`` (overwriting ``x`` if ``inplace``)."""
     mx, sx = x.mean((-2, -1), keepdim=True), x.std((-2, -1), keepdim=True)
     mr, sr = ref.mean((-2, -1), keepdim=True), ref.std((-2, -1), keepdim=True)
-    return (x - mx) / (sx + eps) * sr + mr
+    out = x if inplace else x.clone()
+    return out.sub_(mx).div_(sx + eps).mul_(sr).add_(mr)
 
 
 def _blur(x: torch.Tensor, dilation: int) -> torch.Tensor:
@@ -46,12 +47,13 @@ def wavelet(x: torch.Tensor, ref: torch.Tensor, levels: int = 5) -> torch.Tensor
     return x - wavelet_low(x, levels) + wavelet_low(ref, levels)
 
 
-def color_fix(x: torch.Tensor, ref: torch.Tensor, method: str) -> torch.Tensor:
-    """Apply ``method`` ("none", "adain" or "wavelet") and clamp to [0, 1]."""
+def color_fix(x: torch.Tensor, ref: torch.Tensor, method: str, inplace: bool = False) -> torch.Tensor:
+    """Apply ``method`` ("none", "adain" or "wavelet") and clamp to [0, 1]; ``inplace`` lets
+    "none" and "adain" overwrite ``x`` instead of allocating another full-size image."""
     if method == "none":
-        return x.clamp(0, 1)
+        return x.clamp_(0, 1) if inplace else x.clamp(0, 1)
     if method == "adain":
-        return adain(x, ref).clamp(0, 1)
+        return adain(x, ref, inplace=inplace).clamp_(0, 1)
     if method == "wavelet":
         return wavelet(x, ref).clamp(0, 1)
     raise ValueError(f"unknown colour fix {method!r}; choose from {COLOR_FIXES}")

@@ -82,19 +82,28 @@ def array_to_planes(arr: np.ndarray, name: str = "image", bgr: bool = False) -> 
 
 def planes_to_array(p: Planes, dtype=None, bgr: bool = False) -> np.ndarray:
     """Inverse of :func:`array_to_planes`: grey stays grey (mean of RGB), alpha is kept."""
-    rgb = p.rgb.clamp(0, 1).permute(1, 2, 0).cpu().numpy()
-    chans = [rgb.mean(axis=2, keepdims=True)] if p.grey else [rgb[..., ::-1] if bgr else rgb]
-    if p.alpha is not None:
-        chans.append(p.alpha.clamp(0, 1).permute(1, 2, 0).cpu().numpy())
-    x = np.concatenate(chans, axis=2)
-    if x.shape[2] == 1:
-        x = x[..., 0]
     dtype = dtype or (np.uint16 if p.bits == 16 else np.uint8)
+    planes = [p.rgb.mean(0, keepdim=True) if p.grey else (p.rgb.flip(0) if bgr else p.rgb)]
+    if p.alpha is not None:
+        planes.append(p.alpha)
+    # one plane at a time, in torch, so no full-size float copy of the whole image is made at once
+    out = np.empty((*p.rgb.shape[-2:], sum(q.shape[0] for q in planes)), dtype=dtype)
+    c = 0
+    for q in planes:
+        for plane in q:
+            out[..., c] = _quantise(plane.cpu(), dtype)
+            c += 1
+    return out[..., 0] if out.shape[2] == 1 else out
+
+
+def _quantise(plane: torch.Tensor, dtype) -> np.ndarray:
+    """A ``(H, W)`` plane in [0, 1] (clamped) as ``dtype``: uint8/uint16 rounded at full scale, or float."""
+    x = plane.float().clamp(0, 1)
     if dtype == np.uint8:
-        return (x * 255.0).round().astype(np.uint8)
+        return x.mul_(255.0).round_().to(torch.uint8).numpy()
     if dtype == np.uint16:
-        return (x * 65535.0).round().astype(np.uint16)
-    return x.astype(dtype)
+        return x.mul_(65535.0).round_().to(torch.int32).numpy().astype(np.uint16)
+    return x.numpy().astype(dtype)
 
 
 def read_image(path: str | Path) -> Planes:

@@ -133,7 +133,7 @@ class SuperResolutionPipeline(Pipeline):
             generator = torch.Generator(device="cpu").manual_seed(int(seed))
         fn = lambda t: self._restore_tile(t, one_step, steps, deterministic, pix, detail, generator)  # noqa: E731
         hr = tiled_apply(fn, lr, tile, overlap, scale=self.scale, progress=on_tile)
-        hr = color_fix(hr, bicubic_up(lr, self.scale).clamp(0, 1), color_fix_method)
+        hr = color_fix(hr, bicubic_up(lr, self.scale).clamp_(0, 1), color_fix_method, inplace=True)
         alpha = None
         if planes.alpha is not None:
             alpha = bicubic_up(planes.alpha[None].to(self.device), self.scale).clamp(0, 1)[0].cpu()
