@@ -35,13 +35,12 @@ model gives 1, 2, 4 ... steps.
 
 from __future__ import annotations
 
-import copy
 from typing import Callable, Optional
 
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
-from .protocol import Denoise, GaussianPath, expand, path_at
+from .protocol import Denoise, GaussianPath, expand, grid_of, path_at
 from .samplers import Callback, Progress, batch_timestep, evaluate, residual_path_step
 
 
@@ -77,9 +76,7 @@ def consistency_grid(process, num_intervals: Optional[int] = None) -> torch.Tens
     ResShift): the clean end ``-1`` (``eta_0 = 0``) followed by every training timestep ``0..T-1``.
     """
     if torch.is_floating_point(process.timesteps):
-        probe = copy.deepcopy(process)   # read the grid's ends without touching the caller's schedule
-        probe.set_timesteps(2)
-        t_max, t_min = (float(v) for v in probe.timesteps)
+        t_max, t_min = (float(v) for v in grid_of(process, 2))
         return torch.linspace(t_min, t_max, (num_intervals or len(process)) + 1)
     return torch.arange(-1, len(process))
 

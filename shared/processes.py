@@ -21,7 +21,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 
-from .protocol import Denoise, ProcessStepOutput, eps_from_x0, expand
+from .protocol import Denoise, ProcessStepOutput, eps_from_x0, expand, x0_from_eps
 
 __all__ = ["ProcessScheduler", "ResShiftScheduler", "GaussianDiffusion", "DirectPrediction", "ProcessStepOutput",
            "resshift_sqrt_etas"]
@@ -303,8 +303,7 @@ class GaussianDiffusion(ProcessScheduler):
 
     def network_output(self, out: torch.Tensor, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
         """Tweedie's ``x0_hat`` from the backbone's ``eps_hat``."""
-        a, _, s = (expand(v, sample) for v in self.path_coefficients(timesteps))
-        return (sample - s * out) / a
+        return x0_from_eps(self, out, sample, y, timesteps)
 
     def step(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, *, y: torch.Tensor,
              generator=None, return_dict: bool = True):

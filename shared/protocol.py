@@ -107,6 +107,16 @@ class ScoreSDE(GaussianPath, Protocol):
     def ode_velocity(self, x0_hat: torch.Tensor, timestep, sample: torch.Tensor, *, y: torch.Tensor) -> torch.Tensor: ...
 
 
+def grid_of(process: Process, num_inference_steps: Optional[int] = None) -> torch.Tensor:
+    """The descending timesteps ``set_timesteps(num_inference_steps)`` gives, read from a copy so the
+    caller's schedule is left as it was."""
+    import copy
+
+    probe = copy.deepcopy(process)
+    probe.set_timesteps(num_inference_steps)
+    return probe.timesteps
+
+
 def expand(values, like: torch.Tensor) -> torch.Tensor:
     """Reshape a per-sample vector ``(B,)`` (or a scalar) to broadcast against ``like``."""
     values = torch.as_tensor(values).to(device=like.device, dtype=like.dtype)

@@ -21,6 +21,7 @@ from torch import nn
 from . import lora
 from .checkpoints import load_adapter_state, load_denoiser, save_denoiser
 from .denoiser import ConditionalDenoiser
+from .protocol import grid_of
 
 
 class OneStepStudent(nn.Module):
@@ -33,10 +34,9 @@ class OneStepStudent(nn.Module):
         self.specs = {s.name: s for s in specs}
         for spec in specs:
             lora.add_adapter(self.denoiser.backbone, spec)
-        grid = copy.deepcopy(denoiser.process)
-        grid.set_timesteps(None)
-        self.time_dtype = grid.timesteps.dtype
-        self.timestep = grid.timesteps[0].item() if timestep is None else timestep
+        grid = grid_of(denoiser.process)
+        self.time_dtype = grid.dtype
+        self.timestep = grid[0].item() if timestep is None else timestep
         self._merged: tuple[str, ...] = ()
 
     @classmethod

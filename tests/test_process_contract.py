@@ -140,6 +140,8 @@ def test_batched_add_noise_is_per_item(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_deepcopy_and_pickle(name):
+    """diffusers' contract: a scheduler survives copy and pickling (DataLoader workers and DDP spawn pickle
+    it). In memory only: checkpoints never pickle, they are safetensors + JSON."""
     p = make(name)
     p.set_timesteps(None)
     for q in (copy.deepcopy(p), pickle.loads(pickle.dumps(p))):

@@ -20,7 +20,7 @@ import torch
 
 from shared.checkpoints import load_denoiser, read_meta
 from shared.files import InputError, device_from_string
-from shared.pipeline import Pipeline, PipelineOutput, RunInfo, as_dtype, model_folders
+from shared.pipeline import Pipeline, PipelineOutput, RunInfo, as_dtype, grid_multiple, model_folders
 from shared.samplers import sample
 from shared.student import OneStepStudent
 from shared.tiling import count_tiles, pad_to_multiple, tiled_apply
@@ -54,7 +54,7 @@ class SuperResolutionPipeline(Pipeline):
             raise ValueError("a pipeline needs a teacher, a student, or both")
         self.teacher, self.student, self.scale = teacher, student, scale
         self.last_run = RunInfo()
-        self.grid_multiple = max(m.grid_multiple for m in self._denoisers())
+        self.grid_multiple = grid_multiple(self._denoisers())
         self.to(device, torch_dtype)
 
     def _denoisers(self):

@@ -12,13 +12,9 @@ import torch
 from ..checkpoints import BACKBONES, PROCESSES
 from ..denoiser import ConditionalDenoiser
 
-#: ``metric(estimate, target) -> scalar tensor``, e.g. ``restore.sr.metrics.psnr_state``; configs give
-#: the import path as a string.
-Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
 def import_callable(ref: "str | Callable") -> Callable:
-    """``ref`` itself if callable, else the object at import path ``"package.module.name"``."""
+    """``ref`` itself if callable, else the object at import path ``"package.module.name"`` (how configs
+    name metrics ``metric(estimate, target) -> scalar tensor`` and losses, e.g. ``restore.sr.metrics.psnr_state``)."""
     if callable(ref):
         return ref
     import importlib

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any, Optional
 
@@ -11,6 +10,7 @@ from lightning.pytorch.utilities import rank_zero_only
 
 from .. import lora
 from ..checkpoints import load_denoiser
+from ..protocol import grid_of
 from ..samplers import sample_deterministic
 from ..student import OneStepStudent
 from .base import ExportingModule, import_callable
@@ -86,9 +86,7 @@ class OneStepStudentModule(ExportingModule):
 
     def low_noise_timesteps(self) -> torch.Tensor:
         """The ``score_max_t`` lowest timesteps of the teacher's grid, ascending (ResShift: ``0, 1``)."""
-        grid = copy.deepcopy(self.teacher.process)
-        grid.set_timesteps(None)
-        return grid.timesteps.flip(0)[: self.hparams.score_max_t].cpu()
+        return grid_of(self.teacher.process).flip(0)[: self.hparams.score_max_t].cpu()
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         hp = self.hparams
