@@ -199,6 +199,17 @@ def run_batch(args, extensions: Iterable[str], load: Callable[[], tuple[Handler,
     return report_failures(failures)
 
 
+def run_program(main: Callable[[], int]) -> None:
+    """Run a command's ``main()`` and exit with its code. Ctrl-C anywhere, even while the
+    arguments are parsed (before :func:`run_batch` takes over), is one line and exit code 130."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = INTERRUPTED
+    raise SystemExit(code)
+
+
 def interrupted(done: int, total: int) -> int:
     """The one line a Ctrl-C prints on stderr; returns :data:`INTERRUPTED`."""
     print(f"interrupted: {done} of {total} files done; re-run with --skip-existing to finish", file=sys.stderr)

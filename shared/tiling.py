@@ -65,6 +65,65 @@ def count_tiles(height: int, width: int, tile: Optional[int], overlap: int) -> i
     return len(tile_starts(height, tile, overlap)) * len(tile_starts(width, tile, overlap))
 
 
+def coverage(length: int, tile: int, overlap: int, scale: int = 1, device=None) -> torch.Tensor:
+    """``sum_k g(u - start_k)`` over the tiles along one axis (in output samples ``u``)."""
+    n = min(tile, length) * scale
+    g = gaussian_window(n, 1, device=device)[:, 0]
+    total = torch.zeros(length * scale, device=device)
+    for start in tile_starts(length, tile, overlap):
+        total[start * scale:start * scale + n] += g
+    return total
+
+
+def tiled_bands(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    tile: Optional[int],
+    overlap: int = 0,
+    scale: int = 1,
+    progress: Optional[Callable[[], None]] = None,
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """Apply ``fn`` tile by tile and yield the blended output top to bottom, as it becomes final.
+
+    Yields ``(row, band)``: ``band`` ``(B, C', r, W*scale)`` float32 holds output rows
+    ``[row, row + r)``, which no later tile touches. The window is separable and the tiles lie on
+    a grid, so the blend weight is separable too::
+
+        sum_k g(u - top_k) g(v - left_k) = R(u) C(v),  R = sum_i g(u - top_i),  C = sum_j g(v - left_j)
+
+    and only the rows a pending tile row still overlaps are held: memory is one band of
+    ``tile * scale`` output rows, never the whole output. A yielded band is a view of that buffer,
+    valid until the next one is asked for. ``tile=None`` (or a tile covering the input) calls
+    ``fn`` once and yields its whole output.
+    """
+    B, _, H, W = x.shape
+    if not tile or (tile >= H and tile >= W):
+        out = fn(x).float()
+        if progress:
+            progress()
+        yield 0, out
+        return
+    h, w, s = min(tile, H), min(tile, W), scale
+    tops, lefts = tile_starts(H, tile, overlap), tile_starts(W, tile, overlap)
+    rows, cols_weight = coverage(H, tile, overlap, s, x.device), coverage(W, tile, overlap, s, x.device)
+    window = gaussian_window(h * s, w * s, device=x.device)
+    band, held = None, 0               # band rows [:held] hold the previous tile row's overlap
+    for i, top in enumerate(tops):
+        for j, left in enumerate(lefts):
+            y = fn(x[..., top:top + h, left:left + w]).float()
+            if band is None:           # one buffer for the whole run: no heap churn between bands
+                band = torch.zeros(B, y.shape[1], h * s, W * s, device=y.device)
+            elif j == 0:
+                band[..., held:, :] = 0
+            band[..., left * s:(left + w) * s].addcmul_(y, window)
+            if progress:
+                progress()
+        done = (tops[i + 1] - top if i + 1 < len(tops) else h) * s
+        yield top * s, band[..., :done, :].div_(rows[top * s:top * s + done, None]).div_(cols_weight)
+        held = h * s - done
+        band[..., :held, :] = band[..., done:, :].clone()
+
+
 def tiled_apply(
     fn: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
@@ -73,10 +132,11 @@ def tiled_apply(
     scale: int = 1,
     progress: Optional[Callable[[], None]] = None,
 ) -> torch.Tensor:
-    """Apply ``fn`` to ``x`` ``(B, C, H, W)`` tile by tile and blend with Gaussian weights.
+    """Apply ``fn`` to ``x`` ``(B, C, H, W)`` tile by tile and blend with Gaussian weights; the
+    whole output at once (:func:`tiled_bands` streams it instead).
 
     ``tile=None`` (or a tile covering the input) calls ``fn`` once on the whole input.
-    Output accumulators live on ``x``'s device in float32; memory is bounded by one tile's work.
+    Apart from the output, memory is bounded by one band of tiles.
     """
     B, _, H, W = x.shape
     if not tile or (tile >= H and tile >= W):

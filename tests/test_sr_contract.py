@@ -101,3 +101,43 @@ def test_bad_tile_is_one_error_for_a_folder(tmp_path, photo, capsys):
     assert main([str(tmp_path), "-o", str(tmp_path / "out"), "--tile", "-1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: tile must be >= 0 (0 disables tiling), got -1"]
+
+
+def test_deterministic_alone_means_the_same_in_api_and_cli(pipe, photo, tmp_path, tiny_weights):
+    """``deterministic=True`` runs the teacher's deterministic sampler over all T steps in the API;
+    the command line now does the same for ``--deterministic`` (it used to refuse it without --steps)."""
+    Image.fromarray(photo).save(tmp_path / "a.png")
+    code = main([str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png"), "--deterministic", "--quiet",
+                 "--weights", str(tiny_weights), "--device", "cpu"])
+    assert code == 0
+    api = pipe(photo, deterministic=True)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "o.png")), api)
+
+
+def test_one_step_with_deterministic_is_one_error_in_api_and_cli(pipe, photo, tmp_path, capsys):
+    message = "one_step=True takes no steps and no deterministic sampler (those are the teacher's)"
+    with pytest.raises(InputError) as err:
+        pipe(photo, one_step=True, deterministic=True)
+    assert str(err.value) == message
+    Image.fromarray(photo).save(tmp_path / "a.png")
+    assert main([str(tmp_path / "a.png"), "-o", str(tmp_path / "o.png"), "--one-step", "--deterministic"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {message}"
+
+
+@pytest.mark.parametrize("module", ["restore.sr.cli", "audio.enhance"])
+def test_ctrl_c_while_parsing_arguments_is_one_line(module, monkeypatch, capsys):
+    """Ctrl-C before the run starts (here: inside argument parsing) ends with exit code 130 and one
+    line, not a traceback."""
+    import argparse
+    import importlib
+
+    from shared.cli import run_program
+
+    def interrupt(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", interrupt)
+    with pytest.raises(SystemExit) as exit_:
+        run_program(lambda: importlib.import_module(module).main(["x", "-o", "y"]))
+    assert exit_.value.code == 130
+    assert capsys.readouterr().err.strip() == "interrupted"

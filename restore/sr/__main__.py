@@ -1,5 +1,5 @@
-import sys
+from shared.cli import run_program
 
 from .cli import main
 
-sys.exit(main())
+run_program(main)

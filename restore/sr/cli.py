@@ -17,7 +17,7 @@ from typing import Optional
 from shared.cli import add_common_options, fail, model_options, progress, run_batch
 from shared.files import InputError
 
-from .options import COLOR_FIXES, DEFAULT_COLOR_FIX, EXTENSIONS, check_blend, tile_settings
+from .options import COLOR_FIXES, DEFAULT_COLOR_FIX, EXTENSIONS, check_blend, resolve_mode, tile_settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--one-step", action="store_true",
                       help="one network evaluation with the LoRA student (default)")
     mode.add_argument("--steps", type=int, metavar="N", help="use the ResShift teacher with N steps (1..T)")
-    p.add_argument("--deterministic", action="store_true", help="with --steps: the deterministic (SinSR) sampler")
+    p.add_argument("--deterministic", action="store_true",
+                   help="the teacher's deterministic (SinSR) sampler, with --steps N or all T steps")
     p.add_argument("--scale", type=int, default=4, help="upscaling factor (only 4 is supported)")
     p.add_argument("--tile", type=int, default=None,
                    help="tile side in input pixels (default 128 bounds memory; 0 = whole image)")
@@ -48,10 +49,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.scale != 4:
         return fail(f"--scale {args.scale} is not supported yet; the shipped models are x4")
-    if args.deterministic and args.steps is None:
-        return fail("--deterministic applies to the teacher; add --steps N")
-    one_step = args.steps is None
     try:   # the same checks the API makes, once, before any file is read
+        one_step, steps = resolve_mode(True if args.one_step else None, args.steps, args.deterministic)
         check_blend(args.pix, args.detail)
         tile_settings(args.tile, args.tile_overlap)
     except InputError as err:
@@ -59,25 +58,26 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     def load():
         """Load the pipeline (the first torch import) and check the mode against its weights."""
-        from .images import read_image, write_image
+        from .images import file_pixel_type, read_image, write_image
         from .pipeline import SuperResolutionPipeline
 
         pipe = SuperResolutionPipeline.from_pretrained(args.weights, **model_options(args))
-        pipe.check_mode(one_step, args.steps)
+        pipe.check_mode(one_step, steps)
 
         def handle(job) -> int:
             planes = read_image(job.source)
             h, w = planes.rgb.shape[-2:]
             tiles = progress(pipe.num_tiles(h, w, args.tile, args.tile_overlap), "tile", args.quiet)
-            out = pipe.upscale_planes(planes, one_step=one_step, steps=args.steps,
+            out = pipe.upscale_planes(planes, one_step=one_step, steps=steps,
                                       deterministic=args.deterministic, pix=args.pix, detail=args.detail,
                                       tile=args.tile, tile_overlap=args.tile_overlap,
                                       color_fix_method=args.color_fix, seed=args.seed,
-                                      on_tile=lambda: tiles.update(1))
+                                      on_tile=lambda: tiles.update(1),
+                                      pixel_type=file_pixel_type(planes, job.target))
             tiles.close()
             write_image(job.target, out)
             return pipe.last_run.network_evaluations
 
-        return handle, "one-step" if one_step else f"teacher, {args.steps} steps"
+        return handle, "one-step" if one_step else f"teacher, {steps or len(pipe.teacher.process)} steps"
 
     return run_batch(args, EXTENSIONS, load)

@@ -3,7 +3,8 @@
 Internally an image is :class:`Planes`: ``rgb`` float32 ``(3, H, W)`` in [0, 1], an optional
 ``alpha`` ``(1, H, W)``, plus what is needed to give the user back the same kind of image
 (grey or colour, bit depth). Files are read and written with OpenCV (8/16-bit PNG and TIFF,
-JPEG, BMP, WebP).
+JPEG, BMP, WebP); their EXIF (made upright) and ICC profile are kept in the output where the
+format holds them (:mod:`restore.sr.metadata`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 
 from shared.files import InputError, atomic_write
 
+from .metadata import ImageMetadata, embed_metadata, read_metadata
 from .options import EXTENSIONS
 
 
@@ -33,10 +35,15 @@ EXIF_ORIENTATION = {
 
 @dataclass
 class Planes:
-    rgb: torch.Tensor                  # (3, H, W) float32 in [0, 1]
-    alpha: Optional[torch.Tensor]      # (1, H, W) or None
+    """An image between reading and writing. ``rgb`` is ``(3, H, W)`` float32 in [0, 1] when read;
+    a pipeline's result may instead hold its output type already (uint8 or uint16 at full scale,
+    :func:`restore.sr.streaming.quantise`) and, for a grey source, one channel ``(1, H, W)``."""
+
+    rgb: torch.Tensor                  # (3, H, W) (or (1, H, W) when grey) float32 in [0, 1], uint8 or uint16
+    alpha: Optional[torch.Tensor]      # (1, H, W) or None, same type as rgb
     grey: bool                         # the source had one colour channel
     bits: int                          # 8 or 16 (float sources count as 16)
+    metadata: ImageMetadata = ImageMetadata()   # EXIF (upright) and ICC profile of a file, kept on writing
 
     def with_pixels(self, rgb: torch.Tensor, alpha: Optional[torch.Tensor]) -> "Planes":
         return replace(self, rgb=rgb, alpha=alpha)
@@ -83,7 +90,8 @@ def array_to_planes(arr: np.ndarray, name: str = "image", bgr: bool = False) -> 
 def planes_to_array(p: Planes, dtype=None, bgr: bool = False) -> np.ndarray:
     """Inverse of :func:`array_to_planes`: grey stays grey (mean of RGB), alpha is kept."""
     dtype = dtype or (np.uint16 if p.bits == 16 else np.uint8)
-    planes = [p.rgb.mean(0, keepdim=True) if p.grey else (p.rgb.flip(0) if bgr else p.rgb)]
+    grey = p.grey and p.rgb.shape[0] == 3
+    planes = [_unit(p.rgb).mean(0, keepdim=True) if grey else (p.rgb.flip(0) if bgr and not p.grey else p.rgb)]
     if p.alpha is not None:
         planes.append(p.alpha)
     # one plane at a time, in torch, so no full-size float copy of the whole image is made at once
@@ -96,9 +104,19 @@ def planes_to_array(p: Planes, dtype=None, bgr: bool = False) -> np.ndarray:
     return out[..., 0] if out.shape[2] == 1 else out
 
 
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    """Pixels of any :class:`Planes` type as float32 in [0, 1]."""
+    from .streaming import dequantise
+
+    return dequantise(x)
+
+
 def _quantise(plane: torch.Tensor, dtype) -> np.ndarray:
-    """A ``(H, W)`` plane in [0, 1] (clamped) as ``dtype``: uint8/uint16 rounded at full scale, or float."""
-    x = plane.float().clamp(0, 1)
+    """A ``(H, W)`` plane (float in [0, 1], clamped; or uint8/uint16) as ``dtype``: integers
+    rounded at full scale (8 -> 16 bit exactly, x 257), or float."""
+    if plane.dtype in (torch.uint8, torch.uint16) and plane.dtype == torch.from_numpy(np.empty(0, dtype)).dtype:
+        return plane.numpy()
+    x = _unit(plane).clamp(0, 1)
     if dtype == np.uint8:
         return x.mul_(255.0).round_().to(torch.uint8).numpy()
     if dtype == np.uint16:
@@ -127,7 +145,7 @@ def read_image(path: str | Path) -> Planes:
         arr = arr[..., [0, 3]]           # OpenCV decodes grey+alpha as BGRA: keep it grey+alpha
     if orientation in EXIF_ORIENTATION:
         arr = np.ascontiguousarray(EXIF_ORIENTATION[orientation](arr))
-    return array_to_planes(arr, str(path), bgr=True)
+    return replace(array_to_planes(arr, str(path), bgr=True), metadata=read_metadata(path))
 
 
 def file_facts(path: Path) -> tuple[int, int, str]:
@@ -141,6 +159,11 @@ def file_facts(path: Path) -> tuple[int, int, str]:
         return 1, 1, ""
 
 
+def file_pixel_type(p: Planes, path: str | Path) -> torch.dtype:
+    """The pixel type :func:`write_image` stores ``p`` with: 16 bits kept for PNG/TIFF, else 8."""
+    return torch.uint16 if (p.bits == 16 and Path(path).suffix.lower() in (".png", ".tif", ".tiff")) else torch.uint8
+
+
 def write_image(path: str | Path, p: Planes) -> None:
     """Write atomically; 16-bit kept for PNG/TIFF, 8-bit otherwise; JPEG drops alpha."""
     path = Path(path)
@@ -149,14 +172,14 @@ def write_image(path: str | Path, p: Planes) -> None:
         raise InputError(f"{path}: unsupported output type '{path.suffix}'")
     if ext in (".jpg", ".jpeg", ".bmp") and p.alpha is not None:
         p = p.with_pixels(p.rgb, None)
-    dtype = np.uint16 if (p.bits == 16 and ext in (".png", ".tif", ".tiff")) else np.uint8
+    dtype = np.uint16 if file_pixel_type(p, path) == torch.uint16 else np.uint8
     arr = planes_to_array(p, dtype=dtype, bgr=True)
     params = {".jpg": [cv2.IMWRITE_JPEG_QUALITY, 95], ".jpeg": [cv2.IMWRITE_JPEG_QUALITY, 95],
               ".webp": [cv2.IMWRITE_WEBP_QUALITY, 95]}.get(ext, [])
 
     if arr.ndim == 3 and arr.shape[2] == 2:   # grey + alpha: OpenCV cannot encode two channels
         if arr.dtype == np.uint8 and ext in (".png", ".webp", ".tif", ".tiff"):
-            atomic_write(path, lambda tmp: _pil_save_grey_alpha(arr, tmp, ext))
+            atomic_write(path, lambda tmp: _pil_save_grey_alpha(arr, tmp, ext, p.metadata))
             return
         arr = np.concatenate([arr[..., :1]] * 3 + [arr[..., 1:]], axis=2)   # as BGRA
 
@@ -164,17 +187,19 @@ def write_image(path: str | Path, p: Planes) -> None:
         ok, buf = cv2.imencode(ext, arr, params)
         if not ok:
             raise InputError(f"{path}: could not encode image")
-        tmp.write_bytes(buf.tobytes())
+        tmp.write_bytes(embed_metadata(buf.tobytes(), ext, p.metadata))
 
     atomic_write(path, write)
 
 
-def _pil_save_grey_alpha(arr: np.ndarray, tmp: Path, ext: str) -> None:
-    """8-bit grey+alpha ``(H, W, 2)`` as a PIL "LA" image (lossless WebP)."""
+def _pil_save_grey_alpha(arr: np.ndarray, tmp: Path, ext: str, metadata: ImageMetadata) -> None:
+    """8-bit grey+alpha ``(H, W, 2)`` as a PIL "LA" image (lossless WebP), metadata spliced in."""
     from PIL import Image
 
     fmt = {".png": "PNG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}[ext]
     Image.fromarray(arr, mode="LA").save(tmp, format=fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    if not metadata.empty:
+        tmp.write_bytes(embed_metadata(tmp.read_bytes(), ext, metadata))
 
 
 def from_user(image) -> tuple[Planes, str, dict]:
@@ -217,6 +242,14 @@ def from_user(image) -> tuple[Planes, str, dict]:
             arr = np.asarray(image.convert(conv or ("RGBA" if "A" in image.getbands() or mode == "P" else "RGB")))
         return array_to_planes(arr, "PIL image"), "pil", {"mode": mode}
     raise InputError(f"unsupported image type {type(image).__name__}; pass a PIL image, numpy array or torch tensor")
+
+
+def user_pixel_type(p: Planes, kind: str, info: dict) -> torch.dtype:
+    """The pixel type :func:`to_user` gives back for an input read by :func:`from_user`: float32
+    for float arrays and tensors, else the input's 8 or 16 bits."""
+    if kind in ("torch", "numpy") and np.dtype(str(info["dtype"]).replace("torch.", "")).kind == "f":
+        return torch.float32
+    return torch.uint16 if p.bits == 16 else torch.uint8
 
 
 def to_user(p: Planes, kind: str, info: dict):

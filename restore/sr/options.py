@@ -36,3 +36,24 @@ def tile_settings(tile, overlap) -> tuple:
     if tile and not 0 <= overlap < tile:
         raise InputError(f"tile_overlap must be in [0, tile), got {overlap} for tile {tile}")
     return (tile or None), overlap
+
+
+def resolve_mode(one_step, steps, deterministic: bool = False, num_inference_steps=None) -> tuple:
+    """``(one_step, steps)`` the pipeline runs, from the API's or the command line's arguments;
+    :class:`InputError` for a combination that cannot mean one thing.
+
+    The one-step student runs unless teacher steps are asked for: ``steps`` (or its newer name
+    ``num_inference_steps``), ``deterministic`` (the teacher's deterministic sampler, all T steps
+    unless ``steps`` says otherwise) or ``one_step=False`` (the teacher, T steps). ``one_step=None``
+    means "not said".
+    """
+    from shared.files import InputError
+
+    if num_inference_steps is not None and steps is not None and num_inference_steps != steps:
+        raise InputError("give num_inference_steps or steps, not both")
+    steps = num_inference_steps if num_inference_steps is not None else steps
+    if one_step is None:
+        one_step = steps is None and not deterministic
+    elif one_step and (steps is not None or deterministic):
+        raise InputError("one_step=True takes no steps and no deterministic sampler (those are the teacher's)")
+    return bool(one_step), steps

@@ -5,9 +5,10 @@
     big = pipe(image, one_step=True)                          # PIL / numpy / torch in, same out
     big = pipe(image, one_step=False, num_inference_steps=4, generator=torch.Generator().manual_seed(0))
 
-The low-resolution image is processed in Gaussian-blended tiles (bounded memory), each tile
-padded by reflection to the backbone's grid multiple, and the result colour-corrected against
-the bicubic upsampling of the input.
+The low-resolution image is processed in Gaussian-blended tiles, each tile padded by reflection
+to the backbone's grid multiple; the blended rows stream out top to bottom and are colour-corrected
+against the bicubic upsampling of the input and quantised band by band (:mod:`restore.sr.streaming`),
+so peak memory is the model, one band of tiles and about 6 bytes per output pixel.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from shared.files import InputError, device_from_string
 from shared.pipeline import Pipeline, PipelineOutput, RunInfo, as_dtype, grid_multiple, model_folders
 from shared.samplers import sample
 from shared.student import OneStepStudent
-from shared.tiling import count_tiles, pad_to_multiple, tiled_apply
+from shared.tiling import count_tiles, pad_to_multiple, tiled_bands
 
-from .colorfix import color_fix
 from .degradations import bicubic_up
-from .images import Planes, from_user, to_user
-from .options import COLOR_FIXES, DEFAULT_COLOR_FIX, check_blend, tile_settings
+from .images import Planes, from_user, to_user, user_pixel_type
+from .options import COLOR_FIXES, DEFAULT_COLOR_FIX, check_blend, resolve_mode, tile_settings
+from .streaming import assemble, upscale_alpha
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_STUDENT = WEIGHTS_DIR / "onestep_x4"
@@ -115,8 +116,11 @@ class SuperResolutionPipeline(Pipeline):
                        tile: Optional[int] = None, tile_overlap: Optional[int] = None,
                        color_fix_method: str = DEFAULT_COLOR_FIX, seed: int = 0,
                        on_tile: Optional[Callable[[], None]] = None,
-                       generator: Optional[torch.Generator] = None) -> Planes:
-        """The work behind :meth:`__call__` on :class:`Planes` (used by the CLI)."""
+                       generator: Optional[torch.Generator] = None, pixel_type: torch.dtype = torch.float32) -> Planes:
+        """The work behind :meth:`__call__` on :class:`Planes` (used by the CLI). The result holds
+        ``pixel_type`` pixels (float32 in [0, 1], uint8 or uint16; one channel for a grey source):
+        the tiles are blended, colour-fixed and quantised band by band
+        (:mod:`restore.sr.streaming`), so no full-size float image is made for integer outputs."""
         import time
 
         start = time.perf_counter()
@@ -132,13 +136,11 @@ class SuperResolutionPipeline(Pipeline):
         if generator is None:
             generator = torch.Generator(device="cpu").manual_seed(int(seed))
         fn = lambda t: self._restore_tile(t, one_step, steps, deterministic, pix, detail, generator)  # noqa: E731
-        hr = tiled_apply(fn, lr, tile, overlap, scale=self.scale, progress=on_tile)
-        hr = color_fix(hr, bicubic_up(lr, self.scale).clamp_(0, 1), color_fix_method, inplace=True)
-        alpha = None
-        if planes.alpha is not None:
-            alpha = bicubic_up(planes.alpha[None].to(self.device), self.scale).clamp(0, 1)[0].cpu()
+        bands = tiled_bands(fn, lr, tile, overlap, scale=self.scale, progress=on_tile)
+        rgb = assemble(bands, lr, self.scale, color_fix_method, pixel_type, grey=planes.grey)
+        alpha = upscale_alpha(planes.alpha, self.scale, pixel_type)
         self.last_run.seconds = time.perf_counter() - start
-        return planes.with_pixels(hr[0].float().cpu(), alpha)
+        return planes.with_pixels(rgb, alpha)
 
     def check_mode(self, one_step: bool, steps: Optional[int]) -> None:
         """:class:`InputError` unless the loaded models can run ``one_step`` / the teacher with ``steps``."""
@@ -165,16 +167,10 @@ class SuperResolutionPipeline(Pipeline):
         ``return_dict=True`` the result comes as :class:`shared.pipeline.PipelineOutput` with the
         run's :class:`~shared.pipeline.RunInfo` (also kept in ``last_run``).
         """
-        if num_inference_steps is not None and steps is not None and num_inference_steps != steps:
-            raise InputError("give num_inference_steps or steps, not both")
-        steps = num_inference_steps if num_inference_steps is not None else steps
-        if one_step is None:
-            one_step = steps is None and not deterministic
-        elif one_step and (steps is not None or deterministic):
-            raise InputError("one_step=True takes no steps and no deterministic sampler (those are the teacher's)")
+        one_step, steps = resolve_mode(one_step, steps, deterministic, num_inference_steps)
         planes, kind, info = from_user(image)
         out = self.upscale_planes(planes, one_step, steps, deterministic, pix, detail, tile, tile_overlap,
-                                  color_fix, seed, generator=generator)
+                                  color_fix, seed, generator=generator, pixel_type=user_pixel_type(planes, kind, info))
         result = to_user(out, kind, info)
         return PipelineOutput(result, self.last_run) if return_dict else result
 
