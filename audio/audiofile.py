@@ -7,12 +7,18 @@ output are of the same type (Ogg Vorbis/Opus, MP3); otherwise the output type's 
 (for example an MP3 read and written as WAV becomes 16-bit PCM). Some combinations cannot be
 written at all (MP3 holds at most 2 channels at 8 to 48 kHz, Opus 8, 12, 16, 24 or 48 kHz):
 :func:`check_writable` says so, naming the input, before anything is processed.
+
+Long recordings are streamed: :class:`AudioReader` reads a file block by block (a first pass,
+then the spans the enhancer asks for) and :func:`write_audio_stream` writes the output block by
+block into the temporary file of :func:`shared.files.atomic_write`, so neither holds more than a
+block and a failure or Ctrl-C at any point leaves no output and no temporary file.
 """
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Callable, Iterator, TypeVar
 
 import numpy as np
 import soundfile as sf
@@ -20,6 +26,8 @@ import soundfile as sf
 from shared.files import InputError, atomic_write
 
 from .options import EXTENSIONS, FORMATS
+
+T = TypeVar("T")
 
 #: Sample formats any output type may keep when it can hold them.
 PLAIN_SUBTYPES = {"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "ULAW", "ALAW"}
@@ -31,23 +39,69 @@ def _reason(err: Exception) -> str:
     return text.replace("Error : ", "").strip().splitlines()[0][:160]
 
 
+def _cannot_read(path: Path, err: Exception) -> InputError:
+    return InputError(f"{path}: cannot read audio ({str(err).splitlines()[0][:120]})")
+
+
 def read_info(path: Path):
     """libsndfile's header information of ``path`` (``samplerate``, ``channels``, ``format``,
     ``subtype``); :class:`InputError` naming the file if it cannot be read."""
     try:
         return sf.info(str(path))
     except (RuntimeError, sf.LibsndfileError, ValueError) as err:
-        raise InputError(f"{path}: cannot read audio ({str(err).splitlines()[0][:120]})") from None
+        raise _cannot_read(path, err) from None
 
 
-def read_audio(path: Path):
-    """``(samples (C, L) float32, info)`` with ``info`` as :func:`read_info`; :class:`InputError` if unreadable."""
-    info = read_info(path)
-    try:
-        data, _ = sf.read(str(path), dtype="float32", always_2d=True)
-    except (RuntimeError, sf.LibsndfileError, ValueError) as err:
-        raise InputError(f"{path}: cannot read audio ({str(err).splitlines()[0][:120]})") from None
-    return data.T.copy(), info
+class AudioReader:
+    """An audio file open for reading in blocks, float32 ``(C, n)``: :meth:`blocks` for a first
+    pass over the whole file, :meth:`read` for the spans the enhancer asks for (a span that
+    follows the previous one is read on, anything else is sought). Holds one block; every
+    error is an :class:`InputError` naming the file. Use as a context manager."""
+
+    BLOCK = 1 << 16   # frames per block of the first pass
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.info = read_info(self.path)
+        try:
+            self.file = sf.SoundFile(str(self.path))
+        except (RuntimeError, sf.LibsndfileError, ValueError) as err:
+            raise _cannot_read(self.path, err) from None
+        self.rate, self.channels = self.file.samplerate, self.file.channels
+
+    def __enter__(self) -> "AudioReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.file.close()
+
+    def _read(self, frames: int) -> np.ndarray:
+        try:
+            return self.file.read(frames, dtype="float32", always_2d=True).T
+        except (RuntimeError, sf.LibsndfileError, ValueError) as err:
+            raise _cannot_read(self.path, err) from None
+
+    def _seek(self, frame: int) -> None:
+        try:
+            self.file.seek(frame)
+        except (RuntimeError, sf.LibsndfileError, ValueError) as err:
+            raise _cannot_read(self.path, err) from None
+
+    def blocks(self, frames: int = BLOCK) -> Iterator[np.ndarray]:
+        """The whole file from its start, ``frames`` at a time (the last block shorter)."""
+        self._seek(0)
+        while (block := self._read(frames)).shape[-1]:
+            yield block
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Frames ``[start, stop)`` as a contiguous float32 ``(C, stop - start)``."""
+        if self.file.tell() != start:
+            self._seek(start)
+        block = self._read(stop - start)
+        if block.shape[-1] != stop - start:
+            raise InputError(f"{self.path}: cannot read audio (frames {start}..{stop} asked, the file ended at "
+                             f"{start + block.shape[-1]})")
+        return np.ascontiguousarray(block)
 
 
 def output_format(target: Path, info) -> tuple[str, str]:
@@ -82,9 +136,23 @@ def check_writable(source: Path, target: Path) -> None:
                          f"{target.suffix} ({fmt} {subtype}: {_reason(err)})") from None
 
 
-def write_audio(path: Path, samples: np.ndarray, rate: int, info) -> None:
-    """Write ``samples (C, L)`` atomically in the format :func:`output_format` picks for ``info``."""
+def write_audio_stream(path: Path, rate: int, channels: int, info, produce: Callable[[Callable], T]) -> T:
+    """Write ``path`` atomically, block by block, in the format :func:`output_format` picks for
+    ``info``: ``produce(write)`` calls ``write(block (C, n))`` for each block in order and its
+    return value is returned. Blocks are clipped to the PCM range where the format is integer.
+    Holds one block; if ``produce`` or a write fails (Ctrl-C included), nothing is left at
+    ``path`` and no temporary file remains."""
     fmt, subtype = output_format(path, info)
-    if subtype.startswith("PCM") or subtype in ("ULAW", "ALAW"):
-        samples = np.clip(samples, -1.0, 32767 / 32768)
-    atomic_write(path, lambda tmp: sf.write(str(tmp), samples.T, rate, subtype=subtype, format=fmt))
+    clip = subtype.startswith("PCM") or subtype in ("ULAW", "ALAW")
+    result = []
+
+    def write_file(tmp: Path) -> None:
+        with sf.SoundFile(str(tmp), "w", samplerate=rate, channels=channels, format=fmt, subtype=subtype) as f:
+            def write(block: np.ndarray) -> None:
+                f.write((np.clip(block, -1.0, 32767 / 32768) if clip else block).T)
+
+            result.append(produce(write))
+
+    atomic_write(path, write_file)
+    return result[0]
+

@@ -51,13 +51,6 @@ def gaussian_window(height: int, width: int, sigma_frac: float = 0.25, device=No
     return (g(height)[:, None] * g(width)[None, :]).to(dtype or torch.float32)
 
 
-def iter_tiles(height: int, width: int, tile: int, overlap: int) -> Iterator[tuple[int, int, int, int]]:
-    """``(top, left, h, w)`` of every tile, row-major."""
-    for top in tile_starts(height, tile, overlap):
-        for left in tile_starts(width, tile, overlap):
-            yield top, left, min(tile, height), min(tile, width)
-
-
 def count_tiles(height: int, width: int, tile: Optional[int], overlap: int) -> int:
     """Number of tiles :func:`tiled_apply` will evaluate."""
     if not tile:
@@ -144,20 +137,12 @@ def tiled_apply(
         if progress:
             progress()
         return out
-    out = weight = None
-    for top, left, h, w in iter_tiles(H, W, tile, overlap):
-        y = fn(x[..., top:top + h, left:left + w]).float()
+    out = None
+    for row, band in tiled_bands(fn, x, tile, overlap, scale, progress):
         if out is None:
-            out = torch.zeros(B, y.shape[1], H * scale, W * scale, device=y.device)
-            weight = torch.zeros(1, 1, H * scale, W * scale, device=y.device)
-        win = gaussian_window(h * scale, w * scale, device=y.device)
-        rows = slice(top * scale, (top + h) * scale)
-        cols = slice(left * scale, (left + w) * scale)
-        out[..., rows, cols] += y * win
-        weight[..., rows, cols] += win
-        if progress:
-            progress()
-    return out.div_(weight).to(x.dtype)   # in place: no second full-size buffer
+            out = torch.empty(B, band.shape[1], H * scale, W * scale, device=band.device, dtype=x.dtype)
+        out[..., row:row + band.shape[-2], :] = band
+    return out
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
