@@ -132,13 +132,10 @@ def tiled_apply(
     Apart from the output, memory is bounded by one band of tiles.
     """
     B, _, H, W = x.shape
-    if not tile or (tile >= H and tile >= W):
-        out = fn(x)
-        if progress:
-            progress()
-        return out
     out = None
     for row, band in tiled_bands(fn, x, tile, overlap, scale, progress):
+        if band.shape[-2] == H * scale:   # one band: the whole output
+            return band.to(x.dtype)
         if out is None:
             out = torch.empty(B, band.shape[1], H * scale, W * scale, device=band.device, dtype=x.dtype)
         out[..., row:row + band.shape[-2], :] = band
