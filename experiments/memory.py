@@ -115,18 +115,27 @@ def plot(result: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
     sr, sp, cli = result["super_resolution"], result["speech"], result["speech_cli"]
-    axes[0].plot([r["units"] / 1e6 for r in sr], [r["growth_mb"] for r in sr], "o-")
+    mpx = [r["units"] / 1e6 for r in sr]
+    axes[0].plot(mpx, [r["growth_mb"] for r in sr], "o-", label="measured")
+    axes[0].plot([0] + mpx, [0] + [12 * m * 1e6 / 2**20 for m in mpx], "--", color="grey",
+                 label="target: 12 bytes per output pixel")
     axes[0].set_xlabel("output megapixels")
-    axes[0].set_ylabel("peak RSS growth over the loaded model (MB)")
-    axes[0].set_title("super-resolution (default tiling)")
+    axes[0].set_ylabel("peak RSS growth over model + one part (MB)")
+    axes[0].set_title("super-resolution API (uint8 RGB, default tiling)")
+    axes[0].legend()
     axes[1].plot([r["units"] / 60 for r in sp], [r["growth_mb"] for r in sp], "o-")
+    axes[1].set_ylim(0, 1.2 * max([r["growth_mb"] for r in sp], default=1))
     axes[1].set_xlabel("minutes of audio")
     axes[1].set_title("speech API (array in, array out)")
-    axes[2].plot([r["minutes"] for r in cli], [r["peak_mb"] for r in cli], "o-")
-    axes[2].set_ylim(0, 1.2 * max([r["peak_mb"] for r in cli], default=1))
+    axes[2].plot([r["minutes"] for r in cli], [r["peak_mb"] for r in cli], "o-", label="measured")
+    if cli:
+        first = cli[0]["peak_mb"]
+        axes[2].axhspan(first, 1.1 * first, color="grey", alpha=0.2, label="target: within 10 %")
+    axes[2].set_ylim(0, 1.3 * max([r["peak_mb"] for r in cli], default=1))
     axes[2].set_xlabel("minutes of audio")
     axes[2].set_ylabel("whole-process peak RSS (MB)")
     axes[2].set_title("speech CLI (file in, file out)")
+    axes[2].legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
