@@ -279,7 +279,7 @@ def _absent_in_a_base_install() -> tuple[list[str], list[str]]:
 def test_inference_runs_without_the_extras():
     """Import every inference module in a process that sees only what the base dependencies install."""
     absent, blocked = _absent_in_a_base_install()
-    assert {"lightning", "jsonargparse", "pesq", "pystoi", "skimage", "matplotlib"} <= set(blocked)
+    assert {"lightning", "jsonargparse", "pesq", "pystoi", "matplotlib"} <= set(blocked)   # skimage: base, via fastmri
     modules = [m for m in _inference_modules() if not m.endswith("__main__")]   # __main__ would run the CLI
     code = f"BLOCKED = {blocked!r}\nABSENT = {set(absent)!r}\nMODULES = {modules!r}\n" + BLOCKER
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
