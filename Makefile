@@ -17,9 +17,9 @@ STAMP       := $(VENV)/.installed
 
 # Debian packages the code needs at run time (speech synthesis for the audio corpus and tests).
 SYSTEM_PACKAGES := espeak-ng flite sox
-# Debian packages that hold training/benchmark data: photos, and real recorded sounds (noise).
+# Debian packages that hold training/benchmark data: photos, real recorded sounds (noise), MR volumes.
 DATA_PACKAGES := opencv-doc sound-theme-freedesktop oxygen-sounds deepin-sound-theme yaru-theme-sound \
-                 frozen-bubble-data pingus-data
+                 frozen-bubble-data pingus-data mricron-data insighttoolkit5-examples
 
 .PHONY: demo test system data train-sr train-sr-baseline bench-sr train-se bench-se ship clean
 

@@ -39,7 +39,8 @@ INFERENCE = (
 #: Declared but never imported by name, and why.
 NOT_IMPORTED = {
     "jsonargparse": "LightningCLI's parser (experiments/__main__.py); the [signatures] extra reads docstrings",
-    "einops": "tensor layout changes in the core (design note, section 2)",
+    "nibabel": "restore.mri.volumes imports it under an ImportError guard that names the install command",
+    "nilearn": "its wheel ships the MNI152 T1 template, read by path (restore.mri.volumes), never imported",
 }
 
 
