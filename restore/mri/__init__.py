@@ -1,6 +1,9 @@
 """MRI reconstruction on the shared core (issue 13, in progress).
 
-So far: the Cartesian measurement operator (:mod:`restore.mri.fourier`), seeded fastMRI masks
-(:mod:`restore.mri.masks`) and fastMRI's HDF5 files (:mod:`restore.mri.files`); the training data
-(:mod:`restore.mri.volumes`, :mod:`restore.mri.simulate`) are being added. No model or command line yet.
+Built so far: the Cartesian measurement operator (:mod:`restore.mri.fourier`), seeded fastMRI masks
+(:mod:`restore.mri.masks`), fastMRI's HDF5 files (:mod:`restore.mri.files`), real MR volumes and
+scanner-like simulation for training (:mod:`restore.mri.volumes`, :mod:`restore.mri.simulate`,
+:mod:`restore.mri.data`), the zero-filled and compressed-sensing baselines
+(:mod:`restore.mri.baselines`) and the reconstruction pipeline with data consistency at every step
+(:mod:`restore.mri.pipeline`). Not yet: shipped weights, the command line, the benchmark.
 """

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from shared.complex import complex_to_channels
 
+from .fourier import slice_scale
 from .simulate import Acquisition, simulate
 from .volumes import ORIENTATIONS, split_slices
 
@@ -33,11 +34,6 @@ from .volumes import ORIENTATIONS, split_slices
 COILS = (8, 16)
 #: Validation slices are padded/cropped to this size (a multiple of the backbones' grid).
 VAL_SIZE = (128, 96)
-
-
-def slice_scale(zero_filled: torch.Tensor) -> float:
-    """``s = max |A^H y|``: the zero-filled image's peak magnitude (1 for an all-zero image)."""
-    return float(zero_filled.abs().max()) or 1.0
 
 
 def as_item(acq: Acquisition) -> dict[str, torch.Tensor]:

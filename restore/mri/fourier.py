@@ -62,3 +62,9 @@ def cartesian_measurement(kspace: torch.Tensor, mask: torch.Tensor,
         return complex_to_channels(image[:, None])
 
     return LinearMeasurement(forward, adjoint, mask * kspace)
+
+
+def slice_scale(zero_filled: torch.Tensor) -> float:
+    """``s = max |A^H y|``: the zero-filled image's peak magnitude (1 for an all-zero image). Models
+    see k-space divided by it (training and inference alike), so any scanner scale works."""
+    return float(zero_filled.abs().max()) or 1.0

@@ -1,0 +1,161 @@
+"""``MRIReconstructionPipeline``: undersampled k-space in, a reconstruction that keeps the data out.
+
+    from restore.mri.pipeline import MRIReconstructionPipeline
+    pipe = MRIReconstructionPipeline.from_pretrained("runs/mri_resshift/pretrained")
+    image = pipe(kspace, mask)                                   # one slice: (H, W) single-coil
+    image, std = pipe(kspace, mask, coil_maps=maps, samples=8)   # (C, H, W) with SENSE maps
+
+Per slice (:meth:`MRIReconstructionPipeline.reconstruct`):
+
+1. the measurement ``A = M F S`` (:func:`restore.mri.fourier.cartesian_measurement`) and the
+   zero-filled image ``A^H y``; everything is divided by ``s = max |A^H y|`` (the training
+   normalisation, :func:`restore.mri.fourier.slice_scale`), so any scanner scale works and the result
+   is multiplied back by ``s``;
+2. the ResShift sampler runs from ``y = A^H y / s`` with the measured-column plane as conditioning,
+   the image zero-padded to the backbone's grid multiple inside the denoiser only;
+3. data consistency (:class:`shared.data_consistency.DataConsistency`) is applied to the x0
+   estimate at every step: ``hard`` keeps the measured k-space exactly (single-coil), ``soft``
+   trusts it with weight ``trust``; ``end`` applies it once to the final image (the ablation);
+4. ``samples`` draws give the mean magnitude and its per-pixel standard deviation.
+
+No shipped weights yet (issue 13 is in progress): ``from_pretrained`` needs a folder.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from shared.checkpoints import load_denoiser
+from shared.complex import channels_to_complex
+from shared.data_consistency import DataConsistency, LinearMeasurement
+from shared.files import InputError, device_from_string
+from shared.pipeline import Pipeline, RunInfo, as_dtype, grid_multiple
+from shared.samplers import sample
+
+from .fourier import cartesian_measurement, slice_scale
+
+#: Where data consistency is applied: every step (hard or soft), only at the end, or never.
+DC_MODES = ("hard", "soft", "end", "none")
+
+
+class MRIReconstructionPipeline(Pipeline):
+    """Reconstruct undersampled Cartesian k-space with a ResShift model and data consistency."""
+
+    def __init__(self, model, device: torch.device | str = "cpu", torch_dtype=torch.float32):
+        self.model = model
+        self.grid_multiple = grid_multiple([model])
+        self.last_run = RunInfo()
+        self.to(device, torch_dtype)
+
+    def modules(self):
+        return iter([self.model])
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, device: str = "auto",
+                        torch_dtype=torch.float32) -> "MRIReconstructionPipeline":
+        """Load a model folder written by training (``export_dir``); never downloads."""
+        dev = device_from_string(device)
+        model, _ = load_denoiser(path, device=dev)
+        return cls(model, dev, as_dtype(torch_dtype))
+
+    # ----------------------------------------------------------------- inputs
+    @staticmethod
+    def _inputs(kspace, mask, coil_maps) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """``(kspace (1, [C,] H, W), mask (W,), maps (1, C, H, W) or None)`` as complex64/float32 tensors."""
+        k = torch.as_tensor(np.asarray(kspace) if not isinstance(kspace, torch.Tensor) else kspace)
+        if not k.is_complex():
+            raise InputError(f"kspace must be complex, got {k.dtype}")
+        if k.ndim not in (2, 3):
+            raise InputError(f"kspace must be one slice, (H, W) or (coils, H, W), got shape {tuple(k.shape)}")
+        if not torch.isfinite(torch.view_as_real(k)).all():
+            raise InputError("kspace contains NaN or infinite values")
+        k = k.to(torch.complex64)
+        if (k.ndim == 3) != (coil_maps is not None):
+            raise InputError("multi-coil kspace (coils, H, W) needs coil_maps of the same shape; "
+                             "single-coil kspace (H, W) takes none")
+        if mask is None:
+            mask = (k != 0).reshape(-1, k.shape[-1]).any(0)
+        mask = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask).reshape(-1)
+        if mask.shape[0] != k.shape[-1]:
+            raise InputError(f"mask has {mask.shape[0]} entries but kspace has {k.shape[-1]} columns")
+        mask = (mask != 0).float()
+        if not mask.any():
+            raise InputError("no measured k-space column")
+        maps = None
+        if coil_maps is not None:
+            maps = torch.as_tensor(np.asarray(coil_maps) if not isinstance(coil_maps, torch.Tensor) else coil_maps)
+            if tuple(maps.shape) != tuple(k.shape):
+                raise InputError(f"coil_maps {tuple(maps.shape)} must match kspace {tuple(k.shape)}")
+            maps = maps.to(torch.complex64)[None]
+        return k[None], mask, maps
+
+    # ----------------------------------------------------------------- work
+    def _denoise(self, y: torch.Tensor, cond: torch.Tensor):
+        """The model as ``denoise(x_t, t)``, zero-padded to the grid multiple and cropped back."""
+        h, w = y.shape[-2:]
+        m = self.grid_multiple
+        pad = (0, (-w) % m, 0, (-h) % m)
+        y_p, cond_p = F.pad(y, pad).to(self.dtype), F.pad(cond, pad).to(self.dtype)
+
+        def denoise(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return self.model(F.pad(x_t, pad).to(self.dtype), t, y_p, cond_p).float()[..., :h, :w]
+
+        return denoise
+
+    @torch.no_grad()
+    def reconstruct(self, kspace, mask=None, coil_maps=None, *, num_inference_steps: Optional[int] = None,
+                    samples: int = 1, dc: str = "hard", trust: float = 1.0,
+                    generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(complex images (samples, H, W), mean magnitude (H, W), std (H, W))`` at the input's scale."""
+        import time
+
+        start = time.perf_counter()
+        if dc not in DC_MODES:
+            raise InputError(f"unknown dc {dc!r}; choose from {', '.join(DC_MODES)}")
+        if int(samples) < 1:
+            raise InputError(f"samples must be >= 1, got {samples}")
+        k, mask, maps = self._inputs(kspace, mask, coil_maps)
+        k, mask = k.to(self.device), mask.to(self.device)
+        maps = None if maps is None else maps.to(self.device)
+        zero_filled = cartesian_measurement(k, mask, maps)
+        s = slice_scale(channels_to_complex(zero_filled.adjoint(zero_filled.measured)))
+        measurement = cartesian_measurement(k / s, mask, maps)
+        y = measurement.adjoint(measurement.measured)
+        cond = mask.reshape(1, 1, 1, -1).expand(1, 1, *y.shape[-2:])
+        dc_step = None if dc in ("none", "end") else DataConsistency(measurement, trust=trust if dc == "soft" else None)
+        if generator is None:
+            generator = torch.Generator(device="cpu").manual_seed(0)
+        denoise, images, nfe = self._denoise(y, cond), [], 0
+        for _ in range(int(samples)):
+            x0, n = sample(denoise, self.model.process, y, num_inference_steps=num_inference_steps,
+                           generator=generator, callback=dc_step)
+            if dc == "end":
+                x0 = DataConsistency(measurement).project(x0)
+            images.append(channels_to_complex(x0)[0, 0] * s)
+            nfe += n
+        images = torch.stack(images)
+        magnitudes = images.abs()
+        std = magnitudes.std(0, unbiased=False) if len(images) > 1 else torch.zeros_like(magnitudes[0])
+        self.last_run = RunInfo(nfe, 1, time.perf_counter() - start, 1 if maps is None else maps.shape[1],
+                                f"ResShift, {len(self.model.process) if num_inference_steps is None else num_inference_steps} "
+                                f"steps, dc {dc}")
+        return images, magnitudes.mean(0), std
+
+    def measurement(self, kspace, mask=None, coil_maps=None) -> LinearMeasurement:
+        """The measurement of ``kspace`` as :meth:`reconstruct` sees it (at the input's scale)."""
+        k, mask, maps = self._inputs(kspace, mask, coil_maps)
+        return cartesian_measurement(k, mask, maps)
+
+    def __call__(self, kspace, mask=None, coil_maps=None, *, num_inference_steps: Optional[int] = None,
+                 samples: int = 1, dc: str = "hard", trust: float = 1.0, generator: Optional[torch.Generator] = None):
+        """The magnitude image ``(H, W)`` float32 (numpy for numpy input, torch for torch), or
+        ``(image, std)`` when ``samples > 1``. ``mask`` defaults to the non-zero columns."""
+        _, mean, std = self.reconstruct(kspace, mask, coil_maps, num_inference_steps=num_inference_steps,
+                                        samples=samples, dc=dc, trust=trust, generator=generator)
+        as_user = (lambda t: t.cpu()) if isinstance(kspace, torch.Tensor) else (lambda t: t.cpu().numpy())
+        return (as_user(mean), as_user(std)) if samples > 1 else as_user(mean)

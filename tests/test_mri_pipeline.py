@@ -1,0 +1,105 @@
+"""MRIReconstructionPipeline with a tiny random model: data consistency, scale, samples, errors.
+(Correctness of the plumbing only; quality needs the trained model.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from diffusers import UNet2DModel
+
+from restore.mri.fourier import fft2c
+from restore.mri.masks import column_mask
+from restore.mri.pipeline import MRIReconstructionPipeline
+from shared.complex import complex_to_channels
+from shared.denoiser import ConditionalDenoiser
+from shared.files import InputError
+from shared.processes import ResShiftScheduler
+
+H, W = 20, 18      # not multiples of the grid: the pipeline pads inside the denoiser
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    torch.manual_seed(0)
+    unet = UNet2DModel(in_channels=5, out_channels=2, block_out_channels=(16, 32), layers_per_block=1,
+                       down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+                       norm_num_groups=8, add_attention=False)
+    model = ConditionalDenoiser(unet, ResShiftScheduler(), unshuffle=1, skip=1.0, concat_y=True).eval()
+    return MRIReconstructionPipeline(model, "cpu")
+
+
+def slice_kspace(seed=0, scale=1.0):
+    g = torch.Generator().manual_seed(seed)
+    image = torch.complex(torch.rand(H, W, generator=g), 0.1 * torch.randn(H, W, generator=g))
+    mask = column_mask(W, 4, "random", seed=seed)
+    return (fft2c(image) * mask * scale), mask
+
+
+@pytest.mark.parametrize("dc", ["hard", "end"])
+def test_hard_dc_output_keeps_the_measured_kspace(pipe, dc):
+    k, mask = slice_kspace()
+    images, mean, std = pipe.reconstruct(k, mask, dc=dc, num_inference_steps=2)
+    m = pipe.measurement(k, mask)
+    assert m.residual(complex_to_channels(images[:, None])).max() < 1e-5
+    assert mean.shape == (H, W) and torch.equal(std, torch.zeros(H, W))
+    assert pipe.last_run.network_evaluations == 2
+
+
+def test_without_dc_the_data_are_not_kept(pipe):
+    k, mask = slice_kspace()
+    images, _, _ = pipe.reconstruct(k, mask, dc="none")
+    assert pipe.measurement(k, mask).residual(complex_to_channels(images[:, None])).max() > 1e-2
+
+
+def test_soft_dc_sits_between(pipe):
+    k, mask = slice_kspace(1)
+    m = pipe.measurement(k, mask)
+    res = {dc: float(m.residual(complex_to_channels(pipe.reconstruct(k, mask, dc=dc, trust=1.0)[0][:, None])).max())
+           for dc in ("hard", "soft", "none")}
+    assert res["hard"] < res["soft"] < res["none"]
+
+
+def test_scanner_scale_and_user_kinds(pipe):
+    k, mask = slice_kspace(2)
+    ref = pipe(k, mask)
+    small = pipe(k * 1e-5, mask)
+    assert isinstance(ref, torch.Tensor) and ref.shape == (H, W)
+    torch.testing.assert_close(small, ref * 1e-5, rtol=1e-4, atol=1e-6 * float(ref.max()) * 1e-5)
+    out = pipe(k.numpy(), None)     # mask from the non-zero columns
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32
+    np.testing.assert_allclose(out, ref.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_samples_give_a_spread(pipe):
+    k, mask = slice_kspace(3)
+    mean, std = pipe(k, mask, samples=3, generator=torch.Generator().manual_seed(0))
+    images, mean2, _ = pipe.reconstruct(k, mask, samples=3, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(mean, images.abs().mean(0))
+    assert std.shape == (H, W) and (std >= 0).all() and std.max() > 0
+
+
+def test_multicoil_needs_maps_and_keeps_its_data(pipe):
+    g = torch.Generator().manual_seed(4)
+    maps = torch.complex(torch.rand(4, H, W, generator=g) + 0.5, torch.zeros(4, H, W))
+    maps = maps / maps.abs().square().sum(0, keepdim=True).sqrt()
+    image = torch.complex(torch.rand(H, W, generator=g), torch.zeros(H, W))
+    mask = column_mask(W, 4, seed=4)
+    k = fft2c(maps * image) * mask
+    with pytest.raises(InputError, match="coil_maps"):
+        pipe(k, mask)
+    mean = pipe(k, mask, coil_maps=maps)
+    assert mean.shape == (H, W) and torch.isfinite(mean).all()
+
+
+def test_input_errors(pipe):
+    k, mask = slice_kspace()
+    bad = k.clone()
+    bad[0, 0] = float("nan")
+    cases = {"must be complex": (k.real, mask), "one slice": (k[None, None], mask), "NaN": (bad, mask),
+             "mask has 5 entries": (k, mask[:5]), "no measured": (k, torch.zeros(W))}
+    for message, (kk, mm) in cases.items():
+        with pytest.raises(InputError, match=message):
+            pipe(kk, mm)
+    with pytest.raises(InputError, match="unknown dc"):
+        pipe(k, mask, dc="sometimes")
