@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CLIS = ("restore.sr", "audio.enhance")
+CLIS = ("restore.sr", "audio.enhance", "restore.mri")
 LIMIT_S = 1.5
 HEAVY = ("torch", "diffusers", "lightning", "pytorch_lightning", "peft", "torchaudio", "torchmetrics")
 
@@ -60,7 +60,7 @@ def test_device_error_is_one_line():
 
 
 def test_command_modules_import_nothing_heavy():
-    code = ("import restore, audio, restore.sr, restore.sr.cli, audio.enhance, shared.cli, shared.files\n"
+    code = ("import restore, audio, restore.sr, restore.sr.cli, audio.enhance, restore.mri.cli, shared.cli, shared.files\n"
             "restore.sr.cli.build_parser().parse_args(['a.png', '-o', 'b.png'])\n"
             "audio.enhance.build_parser().parse_args(['a.wav', '-o', 'b.wav'])")
     assert heavy_modules(code) == []

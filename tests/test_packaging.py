@@ -35,6 +35,8 @@ INFERENCE = (
     "restore", "restore.sr", "restore.sr.__main__", "restore.sr.pipeline", "restore.sr.cli", "restore.sr.images",
     "restore.sr.colorfix", "restore.sr.degradations", "restore.sr.demo",
     "audio", "audio.enhancer", "audio.enhance", "audio.spectral",
+    "restore.mri", "restore.mri.__main__", "restore.mri.cli", "restore.mri.pipeline", "restore.mri.files",
+    "restore.mri.fourier", "restore.mri.masks",
 )
 #: Declared but never imported by name, and why.
 NOT_IMPORTED = {

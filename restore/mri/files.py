@@ -3,7 +3,7 @@
 Input layout (as the fastMRI challenge's test files): a dataset ``kspace``, complex,
 ``(slices, H, W)`` single-coil or ``(slices, coils, H, W)`` multi-coil, zeros where nothing was
 measured; optionally ``mask`` ``(W,)`` (1 where a column was measured; derived from the non-zero
-columns when absent) and attributes such as ``acceleration`` and ``num_low_frequency``.
+columns when absent), ``coil_maps`` of ``kspace``'s shape (multi-coil sensitivities) and attributes such as ``acceleration`` and ``num_low_frequency``.
 :class:`KSpaceFile` checks all of it once, slice by slice (non-finite values, the mask against
 the columns), before any reconstruction, and then hands out one slice at a time, so a volume is
 never held whole.
@@ -94,6 +94,15 @@ class KSpaceFile:
     @property
     def width(self) -> int:
         return self.shape[-1]
+
+    @property
+    def has_coil_maps(self) -> bool:
+        """A ``coil_maps`` dataset of ``kspace``'s shape (multi-coil sensitivities) is present."""
+        return "coil_maps" in self._file and tuple(self._file["coil_maps"].shape) == self.shape
+
+    def coil_maps(self, index: int) -> np.ndarray:
+        """Coil sensitivities of slice ``index``, complex64 ``(coils, H, W)``."""
+        return np.asarray(self._file["coil_maps"][index]).astype(np.complex64, copy=False)
 
     def slice(self, index: int) -> np.ndarray:
         """Slice ``index`` of ``kspace``, complex64 ``(H, W)`` or ``(coils, H, W)``."""

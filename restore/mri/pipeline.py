@@ -38,9 +38,8 @@ from shared.pipeline import Pipeline, RunInfo, as_dtype, grid_multiple
 from shared.samplers import sample
 
 from .fourier import cartesian_measurement, slice_scale
+from .options import DC_MODES
 
-#: Where data consistency is applied: every step (hard or soft), only at the end, or never.
-DC_MODES = ("hard", "soft", "end", "none")
 
 
 class MRIReconstructionPipeline(Pipeline):

@@ -1,0 +1,96 @@
+"""Command line: ``python -m restore.mri INPUT -o OUTPUT --weights DIR [options]`` (issue 13, in progress).
+
+INPUT is a fastMRI-layout ``.h5`` file or a folder of them: ``kspace`` complex ``(slices, H, W)``
+(single-coil) or ``(slices, coils, H, W)`` with coil sensitivities in a ``coil_maps`` dataset of
+the same shape (estimating them with ESPIRiT is not built yet), already undersampled (zeros where
+not measured), ``mask`` ``(W,)`` optional. ``--simulate-acceleration 4|8`` undersamples fully
+sampled files first (seeded fastMRI masks). OUTPUT holds ``reconstruction`` float32
+``(slices, H, W)`` (magnitude) and, with ``--samples N > 1``, ``reconstruction_std``. No model
+ships yet: ``--weights`` names a trained one (``experiments/restore/mri_resshift.yaml``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Optional
+
+from shared.cli import add_common_options, fail, model_options, progress, run_batch
+
+from .options import ACCELERATIONS, DC_MODES, EXTENSIONS, MASK_KINDS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m restore.mri",
+                                description="MRI reconstruction from undersampled k-space with a few-step diffusion "
+                                            "model and data consistency at every step.")
+    p.add_argument("input", help="fastMRI .h5 file or folder of them")
+    p.add_argument("-o", "--output", required=True, help="output .h5 file, or folder (created) for a folder input")
+    p.add_argument("--steps", type=int, default=None, metavar="N", help="sampler steps (default: the model's T)")
+    p.add_argument("--dc", choices=DC_MODES, default="hard",
+                   help="data consistency: every step, hard (default) or soft; only at the end; none")
+    p.add_argument("--trust", type=float, default=1.0, help="--dc soft: weight of the measured data (lambda > 0)")
+    p.add_argument("--samples", type=int, default=1, help="draws per slice; > 1 also writes reconstruction_std")
+    p.add_argument("--simulate-acceleration", type=int, choices=ACCELERATIONS, default=None,
+                   help="undersample fully sampled input first (fastMRI masks)")
+    p.add_argument("--mask", choices=MASK_KINDS, default="random", help="mask of --simulate-acceleration")
+    add_common_options(p, seed_help="random seed of the sampler (and of --simulate-acceleration's mask)")
+    return p
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.samples < 1:
+        return fail(f"--samples must be >= 1, got {args.samples}")
+    if not args.trust > 0:
+        return fail(f"--trust must be > 0, got {args.trust}")
+    if args.steps is not None and args.steps < 1:
+        return fail(f"--steps must be >= 1, got {args.steps}")
+
+    def load():
+        """Load the model (the first torch import)."""
+        import numpy as np
+        import torch
+
+        from shared.files import InputError
+
+        if args.weights is None:
+            raise InputError("no MRI model ships yet: give --weights DIR (train one with "
+                             "python -m experiments fit --config experiments/restore/mri_resshift.yaml)")
+        from .files import KSpaceFile, write_reconstruction
+        from .masks import column_mask
+        from .pipeline import MRIReconstructionPipeline
+
+        pipe = MRIReconstructionPipeline.from_pretrained(args.weights, **model_options(args))
+        steps = len(pipe.model.process) if args.steps is None else args.steps
+        if steps > len(pipe.model.process):
+            raise InputError(f"--steps must be in 1..{len(pipe.model.process)} (the model's T)")
+
+        def handle(job) -> int:
+            with KSpaceFile(job.source) as f:
+                if f.coils is not None and not f.has_coil_maps:
+                    raise InputError(f"{job.source}: multi-coil k-space needs a 'coil_maps' dataset of shape {f.shape} "
+                                     "(ESPIRiT estimation is not built yet)")
+                mask = f.mask
+                if args.simulate_acceleration:
+                    mask = column_mask(f.width, args.simulate_acceleration, args.mask, seed=args.seed).numpy()
+                generator = torch.Generator().manual_seed(args.seed)
+                means, stds, nfe = [], [], 0
+                bar = progress(f.slices, "slice", args.quiet)
+                for i in range(f.slices):
+                    k = f.slice(i) * mask
+                    _, mean, std = pipe.reconstruct(k, mask, f.coil_maps(i) if f.coils is not None else None,
+                                                    num_inference_steps=steps, samples=args.samples, dc=args.dc,
+                                                    trust=args.trust, generator=generator)
+                    means.append(mean.cpu().numpy())
+                    stds.append(std.cpu().numpy())
+                    nfe += pipe.last_run.network_evaluations
+                    bar.update(1)
+                bar.close()
+                attrs = {**f.attrs, "acceleration_simulated": args.simulate_acceleration or 0,
+                         "reconstruction": f"restore.mri ResShift, {steps} steps, dc {args.dc}, {args.samples} sample(s)"}
+            write_reconstruction(job.target, np.stack(means), np.stack(stds) if args.samples > 1 else None, attrs)
+            return nfe
+
+        return handle, f"{steps} steps, dc {args.dc}, {args.samples} sample(s)"
+
+    return run_batch(args, EXTENSIONS, load)
