@@ -43,11 +43,12 @@ def test_zero_filled_is_the_measurement_adjoint(phantom):
     np.testing.assert_allclose(sp.fft(phantom, axes=(-2, -1)), fft2c(torch.from_numpy(phantom)).numpy(), atol=1e-5)
 
 
-@pytest.mark.parametrize("method, gain", [("l1-wavelet", 1.0), ("total-variation", 8.0)])
-def test_compressed_sensing_beats_zero_filled(phantom, method, gain):
+@pytest.mark.parametrize("method, lam, gain", [("l1-wavelet", 1e-3, 1.0), ("total-variation", 1e-2, 8.0)])
+def test_compressed_sensing_beats_zero_filled(phantom, method, lam, gain):
+    """On the piecewise-constant phantom (its own lambda; the defaults are tuned on brain slices)."""
     k, mask = acquire(phantom)
     zf = psnr(zero_filled(k, mask), phantom)
-    assert psnr(compressed_sensing(k, mask, method=method), phantom) > zf + gain
+    assert psnr(compressed_sensing(k, mask, method=method, lam=lam), phantom) > zf + gain
 
 
 def test_scanner_scale_does_not_change_the_result(phantom):

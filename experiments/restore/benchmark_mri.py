@@ -10,9 +10,11 @@ the ResShift model with hard data consistency at every step and only at the end 
 at ``--steps``. Metrics: fastMRI's NMSE, PSNR and SSIM on the magnitude volume of each setting
 (``fastmri.evaluate``, ``maxval`` = the target's peak), network evaluations and seconds per slice
 on this CPU, and the relative data residual ``|M F S x - y| / |y|`` of each output.
-Writes ``--out``.json and .png. Not yet in it (issue 13): the fastMRI U-Net, the SR3-style DDPM
-with DC, the one-step student, the uncertainty calibration; CS lambda is the default of
-:data:`restore.mri.baselines.CS_METHODS`, not yet tuned on the training split.
+CS lambda per setting is the best on the training split (``python -m
+experiments.restore.tune_mri_cs`` first; without its results the defaults of
+:data:`restore.mri.baselines.CS_METHODS` apply). Writes ``--out``.json and .png. Not yet in it
+(issue 13): the fastMRI U-Net, the SR3-style DDPM with DC, the one-step student, the uncertainty
+calibration.
 """
 
 from __future__ import annotations
@@ -41,7 +43,23 @@ def acquisitions(setting: dict, slices: int, seed: int = 0):
     return [simulate(stack[k], seed=seed + i, **setting) for i, k in enumerate(picks)]
 
 
-def methods(pipe, steps: int) -> dict:
+def tuned_lambdas(setting: str) -> dict[str, float]:
+    """The lambda per CS method that :mod:`experiments.restore.tune_mri_cs` found best on the
+    training split for ``setting`` (empty when it has not been run: the defaults apply)."""
+    import json
+
+    path = RESULTS / "tune_mri_cs.json"
+    if not path.is_file():
+        return {}
+    rows = [r for r in json.loads(path.read_text())["rows"] if r["setting"] == setting]
+    best: dict[str, tuple[float, float]] = {}
+    for r in rows:
+        if r["method"] not in best or r["psnr"] > best[r["method"]][1]:
+            best[r["method"]] = (r["lam"], r["psnr"])
+    return {method: lam for method, (lam, _) in best.items()}
+
+
+def methods(pipe, steps: int, lambdas: dict[str, float]) -> dict:
     from restore.mri.baselines import compressed_sensing, zero_filled
 
     def baseline(fn):
@@ -57,9 +75,11 @@ def methods(pipe, steps: int) -> dict:
             return images[0], pipe.last_run.network_evaluations
         return run
 
-    table = {"zero-filled": baseline(zero_filled),
-             "CS l1-wavelet": baseline(lambda k, m, s: compressed_sensing(k, m, s, "l1-wavelet")),
-             "CS total variation": baseline(lambda k, m, s: compressed_sensing(k, m, s, "total-variation"))}
+    def cs(method):
+        return baseline(lambda k, m, s: compressed_sensing(k, m, s, method, lambdas.get(method)))
+
+    table = {"zero-filled": baseline(zero_filled), "CS l1-wavelet": cs("l1-wavelet"),
+             "CS total variation": cs("total-variation")}
     if pipe is not None:
         table[f"ResShift {steps} steps, DC every step"] = model("hard")
         table[f"ResShift {steps} steps, DC at the end"] = model("end")
@@ -86,7 +106,8 @@ def run(args) -> dict:
     for name, setting in SETTINGS.items():
         acqs = acquisitions(setting, args.slices)
         targets = np.stack([a.target.abs().numpy() for a in acqs])
-        for method, fn in methods(pipe, args.steps).items():
+        lambdas = tuned_lambdas(name)
+        for method, fn in methods(pipe, args.steps, lambdas).items():
             outs, nfe, seconds, residual = [], 0, 0.0, 0.0
             for acq in acqs:
                 start = time.perf_counter()
@@ -96,7 +117,7 @@ def run(args) -> dict:
                 m = acq.operator()
                 residual = max(residual, float(m.residual(complex_to_channels(image[None, None].to(torch.complex64)))))
                 outs.append(image.abs().numpy())
-            rows.append({"setting": name, "method": method, **evaluate(targets, np.stack(outs)),
+            rows.append({"setting": name, "method": method, "cs_lambdas": lambdas, **evaluate(targets, np.stack(outs)),
                          "nfe_per_slice": nfe / len(acqs), "seconds_per_slice": seconds / len(acqs),
                          "max_data_residual": residual})
             r = rows[-1]
