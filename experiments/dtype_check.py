@@ -14,7 +14,6 @@ is faster here with the same quality.
 
 from __future__ import annotations
 
-import argparse
 import platform
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .report import write_results
+from .report import save_figure, script_parser, write_results
 
 RESULTS = Path(__file__).parent / "results"
 DTYPES = ("float32", "bfloat16", "float16")
@@ -102,14 +101,11 @@ def plot(result: dict, path: Path) -> None:
         ax.set_xlabel(f"seconds per call, log scale ({result['setup']['threads']} threads)")
         ax.set_title(f"{task.replace('_', ' ')}: one-step model")
     fig.suptitle(f"dtype trade-off on {result['setup']['cpu']}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m experiments.dtype_check", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = script_parser("python -m experiments.dtype_check", __doc__)
     p.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=DTYPES)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=2)

@@ -15,13 +15,12 @@ peak RSS: the target is flat within 10 % from 1 to 30 minutes. Linux only (``/pr
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-from .report import write_results
+from .report import save_figure, script_parser, write_results
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -136,14 +135,11 @@ def plot(result: dict, path: Path) -> None:
     axes[2].set_ylabel("whole-process peak RSS (MB)")
     axes[2].set_title("speech CLI (file in, file out)")
     axes[2].legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m experiments.memory", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = script_parser("python -m experiments.memory", __doc__)
     p.add_argument("--sr-sizes", nargs="*", type=int, default=[256, 512, 1024])
     p.add_argument("--speech-minutes", nargs="*", type=float, default=[1, 10])
     p.add_argument("--cli-minutes", nargs="*", type=float, default=[1, 5, 10, 30])

@@ -17,6 +17,30 @@ def write_results(result: dict, out: str | Path, plot: Callable[[dict, Path], No
     return json_path, png_path
 
 
+def script_parser(prog: str, doc: str):
+    """The argument parser of an experiment script: its module docstring as the description."""
+    import argparse
+
+    return argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def run_script(parser, run: Callable, plot: Callable[[dict, Path], None], argv=None) -> int:
+    """Parse ``argv``, compute ``run(args)`` and write it (``args.out``.json/.png); exit code 0."""
+    args = parser.parse_args(argv)
+    paths = write_results(run(args), args.out, plot)
+    print(f"\nwrote {paths[0]} and {paths[1]}")
+    return 0
+
+
+def save_figure(fig, path: Path) -> None:
+    """Lay out ``fig``, write it to ``path`` (PNG, 120 dpi) and free it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def print_targets(targets: dict, paths: tuple[Path, Path]) -> None:
     """One line per target (PASS/MISS with its measured value), then where the results went."""
     for name, v in targets.items():

@@ -12,7 +12,6 @@ evaluations and real-time factor (processing seconds / audio seconds, after a wa
 
 from __future__ import annotations
 
-import argparse
 import platform
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from audio.enhancer import SpeechEnhancer
 from audio.metrics import all_metrics
 from audio.spectral import SAMPLE_RATE
 
-from ..report import print_targets, write_results
+from ..report import print_targets, script_parser, write_results
 
 RESULTS = Path(__file__).parent / "results"
 NOISY_CONDITIONS = ("snr0", "snr5", "snr10")
@@ -146,8 +145,7 @@ def plot(result: dict, path: Path) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m experiments.audio.benchmark_se", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = script_parser("python -m experiments.audio.benchmark_se", __doc__)
     p.add_argument("--weights", default=None, help="audio weights folder (default: shipped)")
     p.add_argument("--clips", type=int, default=8, help="clips per condition")
     p.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=list(CONDITIONS))

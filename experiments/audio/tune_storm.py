@@ -13,7 +13,6 @@ only by chance on few clips); the predictive estimate alone is scored for refere
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from audio.enhancer import SpeechEnhancer, StormSetting
 from audio.metrics import all_metrics
 from audio.spectral import SAMPLE_RATE
 
-from ..report import write_results
+from ..report import script_parser, write_results
 from .benchmark_se import NOISY_CONDITIONS
 
 RESULTS = Path(__file__).parent / "results"
@@ -85,8 +84,7 @@ def plot(result: dict, path: Path) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m experiments.audio.tune_storm", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = script_parser("python -m experiments.audio.tune_storm", __doc__)
     p.add_argument("--weights", default=None, help="audio weights folder (default: shipped)")
     p.add_argument("--clips", type=int, default=3, help="tuning clips per condition")
     p.add_argument("--t-start", nargs="+", type=float, default=[0.1, 0.2, 0.35, 0.5, 1.0])

@@ -19,14 +19,13 @@ calibration.
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..report import write_results
+from ..report import run_script, save_figure, script_parser
 
 RESULTS = Path(__file__).parent / "results"
 SETTINGS = {"4x random, 1 coil": dict(acceleration=4, mask="random", coils=None),
@@ -141,23 +140,17 @@ def plot(result: dict, path: Path) -> None:
         ax.set_xlim(min(r["psnr"] for r in rows) - 2, max(r["psnr"] for r in rows) + 1)
         ax.set_xlabel("PSNR (dB, fastmri.evaluate)")
         ax.set_title(setting)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m experiments.restore.benchmark_mri", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = script_parser("python -m experiments.restore.benchmark_mri", __doc__)
     p.add_argument("--weights", default=None, help="a trained ResShift model folder (omit: baselines only)")
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--slices", type=int, default=8)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS / "benchmark_mri"))
-    args = p.parse_args(argv)
-    paths = write_results(run(args), args.out, plot)
-    print(f"\nwrote {paths[0]} and {paths[1]}")
-    return 0
+    return run_script(p, run, plot, argv)
 
 
 if __name__ == "__main__":

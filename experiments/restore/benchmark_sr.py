@@ -11,7 +11,6 @@ network evaluations, seconds per image (after a warm-up) and peak resident memor
 
 from __future__ import annotations
 
-import argparse
 import platform
 import threading
 import time
@@ -33,7 +32,7 @@ from shared.processes import GaussianDiffusion
 from shared.samplers import sample_posterior
 from shared.tiling import pad_to_multiple
 
-from ..report import print_targets, write_results
+from ..report import print_targets, script_parser, write_results
 
 HERE = Path(__file__).parent
 DEFAULT_DDPM = HERE / "baselines" / "sr3_ddpm_x4"
@@ -267,8 +266,7 @@ def plot(result: dict, path: Path) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m experiments.restore.benchmark_sr", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = script_parser("python -m experiments.restore.benchmark_sr", __doc__)
     p.add_argument("--weights", default=None, help="SR weights folder (default: shipped)")
     p.add_argument("--ddpm", default=str(DEFAULT_DDPM), help="SR3-style DDPM baseline folder")
     p.add_argument("--no-ddpm", action="store_true")

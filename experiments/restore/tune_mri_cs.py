@@ -11,12 +11,11 @@ orientations, fixed seed) in both benchmark settings (4x random single-coil, 8x 
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
 
-from ..report import write_results
+from ..report import run_script, save_figure, script_parser
 from .benchmark_mri import SETTINGS
 
 RESULTS = Path(__file__).parent / "results"
@@ -75,20 +74,14 @@ def plot(result: dict, path: Path) -> None:
         ax.set_ylabel("mean PSNR on training slices (dB)")
         ax.set_title(method)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m experiments.restore.tune_mri_cs", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = script_parser("python -m experiments.restore.tune_mri_cs", __doc__)
     p.add_argument("--slices", type=int, default=6)
     p.add_argument("--out", default=str(RESULTS / "tune_mri_cs"))
-    args = p.parse_args(argv)
-    paths = write_results(run(args), args.out, plot)
-    print(f"\nwrote {paths[0]} and {paths[1]}")
-    return 0
+    return run_script(p, run, plot, argv)
 
 
 if __name__ == "__main__":

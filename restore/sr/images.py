@@ -21,6 +21,7 @@ from shared.files import InputError, atomic_write
 
 from .metadata import ImageMetadata, embed_metadata, read_metadata
 from .options import EXTENSIONS
+from .streaming import dequantise
 
 
 #: Float pixels may stray this far outside [0, 1] (rounding in the user's own processing); they are clipped.
@@ -91,7 +92,7 @@ def planes_to_array(p: Planes, dtype=None, bgr: bool = False) -> np.ndarray:
     """Inverse of :func:`array_to_planes`: grey stays grey (mean of RGB), alpha is kept."""
     dtype = dtype or (np.uint16 if p.bits == 16 else np.uint8)
     grey = p.grey and p.rgb.shape[0] == 3
-    planes = [_unit(p.rgb).mean(0, keepdim=True) if grey else (p.rgb.flip(0) if bgr and not p.grey else p.rgb)]
+    planes = [dequantise(p.rgb).mean(0, keepdim=True) if grey else (p.rgb.flip(0) if bgr and not p.grey else p.rgb)]
     if p.alpha is not None:
         planes.append(p.alpha)
     # one plane at a time, in torch, so no full-size float copy of the whole image is made at once
@@ -104,19 +105,12 @@ def planes_to_array(p: Planes, dtype=None, bgr: bool = False) -> np.ndarray:
     return out[..., 0] if out.shape[2] == 1 else out
 
 
-def _unit(x: torch.Tensor) -> torch.Tensor:
-    """Pixels of any :class:`Planes` type as float32 in [0, 1]."""
-    from .streaming import dequantise
-
-    return dequantise(x)
-
-
 def _quantise(plane: torch.Tensor, dtype) -> np.ndarray:
     """A ``(H, W)`` plane (float in [0, 1], clamped; or uint8/uint16) as ``dtype``: integers
     rounded at full scale (8 -> 16 bit exactly, x 257), or float."""
     if plane.dtype in (torch.uint8, torch.uint16) and plane.dtype == torch.from_numpy(np.empty(0, dtype)).dtype:
         return plane.numpy()
-    x = _unit(plane).clamp(0, 1)
+    x = dequantise(plane).clamp(0, 1)
     if dtype == np.uint8:
         return x.mul_(255.0).round_().to(torch.uint8).numpy()
     if dtype == np.uint16:
