@@ -79,17 +79,38 @@ def test_samples_give_a_spread(pipe):
     assert std.shape == (H, W) and (std >= 0).all() and std.max() > 0
 
 
-def test_multicoil_needs_maps_and_keeps_its_data(pipe):
+def test_multicoil_with_maps(pipe):
     g = torch.Generator().manual_seed(4)
     maps = torch.complex(torch.rand(4, H, W, generator=g) + 0.5, torch.zeros(4, H, W))
     maps = maps / maps.abs().square().sum(0, keepdim=True).sqrt()
     image = torch.complex(torch.rand(H, W, generator=g), torch.zeros(H, W))
     mask = column_mask(W, 4, seed=4)
     k = fft2c(maps * image) * mask
-    with pytest.raises(InputError, match="coil_maps"):
-        pipe(k, mask)
     mean = pipe(k, mask, coil_maps=maps)
     assert mean.shape == (H, W) and torch.isfinite(mean).all()
+    with pytest.raises(InputError, match="single-coil kspace"):
+        pipe(k[0], mask, coil_maps=maps[0])
+
+
+def test_multicoil_without_maps_uses_espirit(pipe, monkeypatch):
+    import restore.mri.pipeline as module
+
+    g = torch.Generator().manual_seed(5)
+    maps = torch.complex(torch.rand(3, H, W, generator=g) + 0.5, torch.zeros(3, H, W))
+    maps = maps / maps.abs().square().sum(0, keepdim=True).sqrt()
+    mask = column_mask(W, 4, seed=5)
+    k = fft2c(maps * torch.rand(H, W, generator=g)) * mask
+    calls = []
+    monkeypatch.setattr(module, "espirit_maps", lambda kspace, m: calls.append(kspace.shape) or maps.numpy())
+    torch.testing.assert_close(pipe(k, mask), pipe(k, mask, coil_maps=maps))
+    assert calls == [(3, H, W)]
+
+    def missing(kspace, m):
+        raise ImportError("estimating coil maps (ESPIRiT) needs sigpy: pip install 'fastdiff-suite[mri]'")
+
+    monkeypatch.setattr(module, "espirit_maps", missing)
+    with pytest.raises(InputError, match="needs sigpy"):
+        pipe(k, mask)
 
 
 def test_input_errors(pipe):

@@ -1,8 +1,8 @@
 """Command line: ``python -m restore.mri INPUT -o OUTPUT --weights DIR [options]`` (issue 13, in progress).
 
 INPUT is a fastMRI-layout ``.h5`` file or a folder of them: ``kspace`` complex ``(slices, H, W)``
-(single-coil) or ``(slices, coils, H, W)`` with coil sensitivities in a ``coil_maps`` dataset of
-the same shape (estimating them with ESPIRiT is not built yet), already undersampled (zeros where
+(single-coil) or ``(slices, coils, H, W)`` (coil sensitivities from a ``coil_maps`` dataset of
+the same shape, else estimated by ESPIRiT: :mod:`restore.mri.coils`), already undersampled (zeros where
 not measured), ``mask`` ``(W,)`` optional. ``--simulate-acceleration 4|8`` undersamples fully
 sampled files first (seeded fastMRI masks). OUTPUT holds ``reconstruction`` float32
 ``(slices, H, W)`` (magnitude) and, with ``--samples N > 1``, ``reconstruction_std``. No model
@@ -67,9 +67,6 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         def handle(job) -> int:
             with KSpaceFile(job.source) as f:
-                if f.coils is not None and not f.has_coil_maps:
-                    raise InputError(f"{job.source}: multi-coil k-space needs a 'coil_maps' dataset of shape {f.shape} "
-                                     "(ESPIRiT estimation is not built yet)")
                 mask = f.mask
                 if args.simulate_acceleration:
                     mask = column_mask(f.width, args.simulate_acceleration, args.mask, seed=args.seed).numpy()
@@ -78,9 +75,12 @@ def main(argv: Optional[list[str]] = None) -> int:
                 bar = progress(f.slices, "slice", args.quiet)
                 for i in range(f.slices):
                     k = f.slice(i) * mask
-                    _, mean, std = pipe.reconstruct(k, mask, f.coil_maps(i) if f.coils is not None else None,
-                                                    num_inference_steps=steps, samples=args.samples, dc=args.dc,
-                                                    trust=args.trust, generator=generator)
+                    try:
+                        _, mean, std = pipe.reconstruct(k, mask, f.coil_maps(i) if f.has_coil_maps else None,
+                                                        num_inference_steps=steps, samples=args.samples, dc=args.dc,
+                                                        trust=args.trust, generator=generator)
+                    except InputError as err:
+                        raise InputError(f"{job.source}: slice {i}: {err}") from None
                     means.append(mean.cpu().numpy())
                     stds.append(std.cpu().numpy())
                     nfe += pipe.last_run.network_evaluations

@@ -9,9 +9,9 @@ Each item is one simulated acquisition (:func:`restore.mri.simulate.simulate`) o
 
 all divided by the scale ``s = max |A^H y|`` of the whole slice, the normalisation the pipeline
 uses at inference (:func:`slice_scale`), so the model works at unit scale whatever the scanner's.
-Training draws a random slice, orientation, flip, acceleration (4 or 8), mask (random or
-equispaced), coil count (single-coil or 8-16 coils) and noise level, then crops a square patch
-(``patch_size``, the aliasing of the whole slice is in it); validation is a fixed set of whole
+Training draws a random slice, orientation, flip, voxel size and contrast (:func:`augment`),
+acceleration (4 or 8), mask (random or equispaced), coil count (single-coil or 8-16 coils) and noise
+level, then crops a square patch (``patch_size``, the aliasing of the whole slice is in it); validation is a fixed set of whole
 slices of the validation volume at 4x random single-coil and 8x equispaced 8-coil.
 """
 
@@ -28,12 +28,35 @@ from shared.complex import complex_to_channels
 
 from .fourier import slice_scale
 from .simulate import Acquisition, simulate
-from .volumes import ORIENTATIONS, split_slices
+from .volumes import ORIENTATIONS, fit, split_slices
 
 #: Multi-coil acquisitions draw their coil count from this range (inclusive).
 COILS = (8, 16)
 #: Validation slices are padded/cropped to this size (a multiple of the backbones' grid).
 VAL_SIZE = (128, 96)
+
+
+#: Training slices are resampled to ``1/zoom`` times their voxel size, ``zoom ~ U(ZOOM)``: the 1 mm
+#: (and 0.5 mm) training volumes then also look like 2 mm clinical slices (the validation subject's).
+ZOOM = (0.5, 1.0)
+#: Contrast curve ``m -> m ** gamma``, ``log gamma ~ U(log GAMMA)``: other T1 weightings and windows.
+GAMMA = (0.7, 1.4)
+
+
+def augment(image: np.ndarray, rng: np.random.Generator, min_size: int = 0) -> np.ndarray:
+    """A random left-right flip, resampling by ``zoom ~ U(ZOOM)`` (bilinear, antialiased) and
+    contrast ``m ** gamma`` of a magnitude slice in [0, 1]; sides made even and zero-padded to at
+    least ``min_size``."""
+    if rng.random() < 0.5:
+        image = image[:, ::-1]
+    zoom = rng.uniform(*ZOOM)
+    h, w = image.shape
+    size = (max(2, round(h * zoom)), max(2, round(w * zoom)))
+    out = torch.nn.functional.interpolate(torch.from_numpy(np.ascontiguousarray(image))[None, None], size=size,
+                                          mode="bilinear", antialias=True, align_corners=False)[0, 0]
+    out = out.clamp(0.0, 1.0).numpy() ** np.exp(rng.uniform(*np.log(GAMMA)))
+    target = tuple(max(min_size, n - n % 2) for n in out.shape)
+    return fit(out.astype(np.float32), target)
 
 
 def as_item(acq: Acquisition) -> dict[str, torch.Tensor]:
@@ -72,10 +95,8 @@ class SimulatedSlices(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, index])
-        image = self.slices[int(rng.integers(len(self.slices)))]
-        if rng.random() < 0.5:
-            image = image[:, ::-1]
-        acq = simulate(np.ascontiguousarray(image), acceleration=int(rng.choice([4, 8])),
+        image = augment(self.slices[int(rng.integers(len(self.slices)))], rng, self.patch_size or 0)
+        acq = simulate(image, acceleration=int(rng.choice([4, 8])),
                        mask=str(rng.choice(["random", "equispaced"])),
                        coils=int(rng.integers(COILS[0], COILS[1] + 1)) if rng.random() < self.p_multicoil else None,
                        snr_db=float(rng.uniform(*self.snr_db)) if rng.random() < self.p_noise else None,

@@ -4,10 +4,12 @@
     pipe = MRIReconstructionPipeline.from_pretrained("runs/mri_resshift/pretrained")
     image = pipe(kspace, mask)                                   # one slice: (H, W) single-coil
     image, std = pipe(kspace, mask, coil_maps=maps, samples=8)   # (C, H, W) with SENSE maps
+    image = pipe(kspace, mask)                                   # (C, H, W), maps by ESPIRiT
 
 Per slice (:meth:`MRIReconstructionPipeline.reconstruct`):
 
-1. the measurement ``A = M F S`` (:func:`restore.mri.fourier.cartesian_measurement`) and the
+1. multi-coil k-space without maps gets ESPIRiT maps (:func:`restore.mri.coils.espirit_maps`);
+   the measurement ``A = M F S`` (:func:`restore.mri.fourier.cartesian_measurement`) and the
    zero-filled image ``A^H y``; everything is divided by ``s = max |A^H y|`` (the training
    normalisation, :func:`restore.mri.fourier.slice_scale`), so any scanner scale works and the result
    is multiplied back by ``s``;
@@ -37,6 +39,7 @@ from shared.files import InputError, device_from_string
 from shared.pipeline import Pipeline, RunInfo, as_dtype, grid_multiple
 from shared.samplers import sample
 
+from .coils import espirit_maps
 from .fourier import cartesian_measurement, slice_scale
 from .options import DC_MODES
 
@@ -74,9 +77,8 @@ class MRIReconstructionPipeline(Pipeline):
         if not torch.isfinite(torch.view_as_real(k)).all():
             raise InputError("kspace contains NaN or infinite values")
         k = k.to(torch.complex64)
-        if (k.ndim == 3) != (coil_maps is not None):
-            raise InputError("multi-coil kspace (coils, H, W) needs coil_maps of the same shape; "
-                             "single-coil kspace (H, W) takes none")
+        if k.ndim == 2 and coil_maps is not None:
+            raise InputError("single-coil kspace (H, W) takes no coil_maps")
         if mask is None:
             mask = (k != 0).reshape(-1, k.shape[-1]).any(0)
         mask = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask).reshape(-1)
@@ -86,6 +88,11 @@ class MRIReconstructionPipeline(Pipeline):
         if not mask.any():
             raise InputError("no measured k-space column")
         maps = None
+        if k.ndim == 3 and coil_maps is None:
+            try:
+                coil_maps = espirit_maps((k * mask).numpy(), mask.numpy())
+            except ImportError as err:
+                raise InputError(str(err)) from None
         if coil_maps is not None:
             maps = torch.as_tensor(np.asarray(coil_maps) if not isinstance(coil_maps, torch.Tensor) else coil_maps)
             if tuple(maps.shape) != tuple(k.shape):

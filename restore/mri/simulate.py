@@ -21,6 +21,7 @@ or off leaves the phase and mask unchanged. No global RNG is touched.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Optional, Union
 
 import numpy as np
@@ -96,15 +97,22 @@ def smooth_phase(shape: tuple[int, int], rng: np.random.Generator, order: int = 
     return rng.uniform(-np.pi, np.pi) + max_phase * q / (peak if peak > 0 else 1.0)
 
 
-def coil_maps(coils: int, shape: tuple[int, int], radius: float = 1.5) -> np.ndarray:
-    """Birdcage coil sensitivities ``(coils, H, W)`` complex64 from ``sigpy.mri.birdcage_maps``,
-    renormalised so that ``sum_c |S_c|^2 = 1`` at every pixel (``radius``: the coil ring's radius
-    relative to the half field of view)."""
+@lru_cache(maxsize=64)
+def _birdcage(coils: int, shape: tuple[int, int], radius: float) -> np.ndarray:
     from sigpy.mri import birdcage_maps
 
     maps = birdcage_maps((coils, *shape), r=radius)
     maps = maps / np.sqrt((np.abs(maps) ** 2).sum(0, keepdims=True))
-    return maps.astype(np.complex64)
+    maps = maps.astype(np.complex64)
+    maps.setflags(write=False)
+    return maps
+
+
+def coil_maps(coils: int, shape: tuple[int, int], radius: float = 1.5) -> np.ndarray:
+    """Birdcage coil sensitivities ``(coils, H, W)`` complex64 from ``sigpy.mri.birdcage_maps``,
+    renormalised so that ``sum_c |S_c|^2 = 1`` at every pixel (``radius``: the coil ring's radius
+    relative to the half field of view). Cached: a fresh writable copy per call."""
+    return _birdcage(int(coils), tuple(int(n) for n in shape), float(radius)).copy()
 
 
 def noise_std(kspace: torch.Tensor, snr_db: float) -> float:

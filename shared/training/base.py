@@ -26,15 +26,29 @@ def import_callable(ref: "str | Callable") -> Callable:
         raise ValueError(f"cannot import {ref!r}: {err}") from None
 
 
+def registered(registry: dict[str, Any], name: str) -> Any:
+    """``registry[name]``; a dotted ``"package.module.Class"`` first imports its module (which registers the
+    class with :func:`shared.checkpoints.register_backbone` / ``register_process``) and then looks up ``Class``."""
+    if "." in name:
+        import importlib
+
+        module, _, name = name.rpartition(".")
+        importlib.import_module(module)
+    if name not in registry:
+        raise ValueError(f"unknown class {name!r}; registered: {', '.join(sorted(registry))}")
+    return registry[name]
+
+
 def build_denoiser(
     backbone: dict[str, Any], process: dict[str, Any], unshuffle: int = 1, skip: float = 1.0,
     concat_y: bool = False,
 ) -> ConditionalDenoiser:
-    """Build a denoiser from plain dicts: ``{"class": name, **kwargs}`` for backbone and process."""
+    """Build a denoiser from plain dicts: ``{"class": name, **kwargs}`` for backbone and process
+    (``name`` registered, or dotted: :func:`registered`)."""
     backbone = dict(backbone)
     process = dict(process)
-    backbone_cls = BACKBONES[backbone.pop("class", "UNet2DModel")]
-    process_cls = PROCESSES[process.pop("class", "ResShiftScheduler")]
+    backbone_cls = registered(BACKBONES, backbone.pop("class", "UNet2DModel"))
+    process_cls = registered(PROCESSES, process.pop("class", "ResShiftScheduler"))
     return ConditionalDenoiser(backbone_cls(**backbone), process_cls(**process), unshuffle=unshuffle, skip=skip,
                                concat_y=concat_y)
 
