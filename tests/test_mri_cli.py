@@ -98,6 +98,6 @@ def test_errors_are_one_line(tmp_path, weights, capsys, monkeypatch):
     assert run(tmp_path / "text.h5", "-o", tmp_path / "o.h5", "--weights", weights) == 1
     assert "not an HDF5 file" in capsys.readouterr().err
     assert not (tmp_path / "o.h5").exists()
-    assert run(tmp_path / "multi.h5", "-o", tmp_path / "o.h5") == 2
-    assert "no MRI model ships yet" in capsys.readouterr().err
+    assert run(tmp_path / "multi.h5", "-o", tmp_path / "o.h5", "--weights", tmp_path) == 2
+    assert "not a model folder" in capsys.readouterr().err
     assert run(tmp_path / "text.h5", "-o", tmp_path / "o.h5", "--weights", weights, "--samples", "0") == 2

@@ -1,12 +1,12 @@
-"""Command line: ``python -m restore.mri INPUT -o OUTPUT --weights DIR [options]`` (issue 13, in progress).
+"""Command line: ``python -m restore.mri INPUT -o OUTPUT [options]``.
 
 INPUT is a fastMRI-layout ``.h5`` file or a folder of them: ``kspace`` complex ``(slices, H, W)``
 (single-coil) or ``(slices, coils, H, W)`` (coil sensitivities from a ``coil_maps`` dataset of
 the same shape, else estimated by ESPIRiT: :mod:`restore.mri.coils`), already undersampled (zeros where
 not measured), ``mask`` ``(W,)`` optional. ``--simulate-acceleration 4|8`` undersamples fully
 sampled files first (seeded fastMRI masks). OUTPUT holds ``reconstruction`` float32
-``(slices, H, W)`` (magnitude) and, with ``--samples N > 1``, ``reconstruction_std``. No model
-ships yet: ``--weights`` names a trained one (``experiments/restore/mri_resshift.yaml``).
+``(slices, H, W)`` (magnitude) and, with ``--samples N > 1``, ``reconstruction_std``. The shipped
+ResShift model runs unless ``--weights`` names another (``experiments/restore/mri_resshift.yaml``).
 """
 
 from __future__ import annotations
@@ -53,14 +53,14 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         from shared.files import InputError
 
-        if args.weights is None:
-            raise InputError("no MRI model ships yet: give --weights DIR (train one with "
-                             "python -m experiments fit --config experiments/restore/mri_resshift.yaml)")
         from .files import KSpaceFile, write_reconstruction
         from .masks import column_mask
         from .pipeline import MRIReconstructionPipeline
 
-        pipe = MRIReconstructionPipeline.from_pretrained(args.weights, **model_options(args))
+        try:
+            pipe = MRIReconstructionPipeline.from_pretrained(args.weights, **model_options(args))
+        except (FileNotFoundError, ValueError) as err:
+            raise InputError(f"weights: {err}") from None
         steps = len(pipe.model.process) if args.steps is None else args.steps
         if steps > len(pipe.model.process):
             raise InputError(f"--steps must be in 1..{len(pipe.model.process)} (the model's T)")

@@ -1,7 +1,7 @@
 """``MRIReconstructionPipeline``: undersampled k-space in, a reconstruction that keeps the data out.
 
     from restore.mri.pipeline import MRIReconstructionPipeline
-    pipe = MRIReconstructionPipeline.from_pretrained("runs/mri_resshift/pretrained")
+    pipe = MRIReconstructionPipeline.from_pretrained()          # the shipped ResShift model
     image = pipe(kspace, mask)                                   # one slice: (H, W) single-coil
     image, std = pipe(kspace, mask, coil_maps=maps, samples=8)   # (C, H, W) with SENSE maps
     image = pipe(kspace, mask)                                   # (C, H, W), maps by ESPIRiT
@@ -20,12 +20,14 @@ Per slice (:meth:`MRIReconstructionPipeline.reconstruct`):
    trusts it with weight ``trust``; ``end`` applies it once to the final image (the ablation);
 4. ``samples`` draws give the mean magnitude and its per-pixel standard deviation.
 
-No shipped weights yet (issue 13 is in progress): ``from_pretrained`` needs a folder.
+``from_pretrained()`` loads the shipped model (``restore/mri/weights/resshift``, its model card beside
+it); ``from_pretrained(folder)`` any model folder written by training.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
@@ -43,6 +45,9 @@ from .coils import espirit_maps
 from .fourier import cartesian_measurement, slice_scale
 from .options import DC_MODES
 
+#: The shipped model (trained by ``experiments/restore/mri_resshift.yaml``; model card inside).
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+DEFAULT_MODEL = WEIGHTS_DIR / "resshift"
 
 
 class MRIReconstructionPipeline(Pipeline):
@@ -58,11 +63,12 @@ class MRIReconstructionPipeline(Pipeline):
         return iter([self.model])
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, device: str = "auto",
+    def from_pretrained(cls, path: Optional[str | os.PathLike] = None, device: str = "auto",
                         torch_dtype=torch.float32) -> "MRIReconstructionPipeline":
-        """Load a model folder written by training (``export_dir``); never downloads."""
+        """Load local weights, never downloads: ``path`` None is the shipped model, else a model
+        folder written by training (``export_dir``)."""
         dev = device_from_string(device)
-        model, _ = load_denoiser(path, device=dev)
+        model, _ = load_denoiser(DEFAULT_MODEL if path is None else path, device=dev)
         return cls(model, dev, as_dtype(torch_dtype))
 
     # ----------------------------------------------------------------- inputs
