@@ -1,8 +1,9 @@
 # Two commands on a fresh machine:
 #   make demo   set everything up, super-resolve a sample photo with the shipped one-step model
 #   make test   set everything up, run the test suite
-# Other targets: make data (Debian photos, sounds used for training/benchmarks), make train-sr,
-# make train-sr-baseline, make bench-sr, make train-se, make bench-se,
+# Other targets: make data (Debian photos, sounds, MR volumes used for training/benchmarks), make train-sr,
+# make train-sr-baseline, make bench-sr, make train-se, make bench-se, make train-mri,
+# make train-mri-baselines, make bench-mri,
 # make ship FROM=runs/NAME/pretrained TO=WEIGHTS_FOLDER (replace shipped weights, keep the model card).
 
 VENV   ?= .venv
@@ -21,7 +22,10 @@ SYSTEM_PACKAGES := espeak-ng flite sox
 DATA_PACKAGES := opencv-doc sound-theme-freedesktop oxygen-sounds deepin-sound-theme yaru-theme-sound \
                  frozen-bubble-data pingus-data mricron-data insighttoolkit5-examples
 
-.PHONY: demo test system data train-sr train-sr-baseline bench-sr train-se bench-se ship clean
+# Debian package the tests need: the MR validation subject of the MRI quality smoke test (1.7 MB).
+TEST_DATA_PACKAGES := insighttoolkit5-examples
+
+.PHONY: demo test system test-data data train-mri train-mri-baselines bench-mri train-sr train-sr-baseline bench-sr train-se bench-se ship clean
 
 # $(call pip_install,EXTRAS): create the venv if needed, install the project with EXTRAS ("" or "[x]").
 define pip_install
@@ -46,7 +50,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP_BASE)
 	$(PY) -m restore.sr.demo
 
-test: $(STAMP) system
+test: $(STAMP) system test-data
 	$(PY) -m pytest -q
 
 # Install missing Debian packages (apt-get when root; otherwise say what to install).
@@ -59,6 +63,9 @@ endef
 
 system:
 	$(call apt_install,$(SYSTEM_PACKAGES))
+
+test-data:
+	$(call apt_install,$(TEST_DATA_PACKAGES))
 
 # Real photos (opencv-doc) and recorded sounds (sound themes, game effects) for training and benchmarks.
 data: system
@@ -106,6 +113,21 @@ train-se: $(STAMP_TRAIN) data
 
 bench-se: $(STAMP_BENCH) data
 	$(PY) -m experiments.audio.benchmark_se
+
+# Reproduce the shipped MRI model, then the benchmark's baselines (same data and steps; kept beside it).
+train-mri: $(STAMP_TRAIN) data
+	$(PY) -m experiments fit --config experiments/restore/mri_resshift.yaml
+	$(call ship_weights,runs/mri_resshift/pretrained,restore/mri/weights/resshift)
+
+train-mri-baselines: $(STAMP_TRAIN) data
+	$(PY) -m experiments fit --config experiments/restore/mri_unet.yaml
+	$(call ship_weights,runs/mri_unet/pretrained,experiments/restore/baselines/mri_unet)
+	$(PY) -m experiments fit --config experiments/restore/mri_ddpm.yaml
+	$(call ship_weights,runs/mri_ddpm/pretrained,experiments/restore/baselines/mri_ddpm)
+
+bench-mri: $(STAMP_BENCH) data
+	$(PY) -m experiments.restore.tune_mri_cs
+	$(PY) -m experiments.restore.benchmark_mri
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

@@ -33,7 +33,12 @@ import torch
 
 from ..report import print_targets, save_figure, script_parser, write_results
 
-RESULTS = Path(__file__).parent / "results"
+HERE = Path(__file__).parent
+RESULTS = HERE / "results"
+#: The shipped model and the baselines kept beside the benchmark (``make train-mri train-mri-baselines``).
+DEFAULTS = {"weights": HERE.parents[1] / "restore" / "mri" / "weights" / "resshift",
+            "one_step": HERE.parents[1] / "restore" / "mri" / "weights" / "onestep",
+            "unet": HERE / "baselines" / "mri_unet", "ddpm": HERE / "baselines" / "mri_ddpm"}
 SETTINGS = {"4x random, 1 coil": dict(acceleration=4, mask="random", coils=None),
             "8x equispaced, 8 coils": dict(acceleration=8, mask="equispaced", coils=8)}
 TARGET_SETTING = "4x random, 1 coil"
@@ -85,7 +90,10 @@ def tuned_lambdas(setting: str) -> dict[str, float]:
 
 
 def load(path: Optional[str]):
-    if not path:
+    """The pipeline of model folder ``path``; None (with a note) when it is empty or not there."""
+    if not path or not (Path(path) / "model.json").is_file():
+        if path:
+            print(f"skipping {path}: no model there (train it, see the module docstring)")
         return None
     import restore.mri.unet  # noqa: F401  (registers the U-Net backbone)
     from restore.mri.pipeline import MRIReconstructionPipeline
@@ -232,10 +240,10 @@ def plot(result: dict, path: Path) -> None:
 
 def main(argv=None) -> int:
     p = script_parser("python -m experiments.restore.benchmark_mri", __doc__)
-    p.add_argument("--weights", default=None, help="the ResShift model folder (omit: baselines only)")
-    p.add_argument("--unet", default=None, help="the fastMRI U-Net folder (experiments/restore/mri_unet.yaml)")
-    p.add_argument("--ddpm", default=None, help="the SR3-style DDPM folder (experiments/restore/mri_ddpm.yaml)")
-    p.add_argument("--one-step", default=None, help="the one-step student folder")
+    p.add_argument("--weights", default=str(DEFAULTS["weights"]), help="the ResShift model folder ('' to skip)")
+    p.add_argument("--unet", default=str(DEFAULTS["unet"]), help="the fastMRI U-Net folder (mri_unet.yaml)")
+    p.add_argument("--ddpm", default=str(DEFAULTS["ddpm"]), help="the SR3-style DDPM folder (mri_ddpm.yaml)")
+    p.add_argument("--one-step", default=str(DEFAULTS["one_step"]), help="the one-step student folder")
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--ddpm-steps", type=int, nargs="+", default=[10, 25])
     p.add_argument("--samples", type=int, default=8, help="draws for the mean and the std map (1: skip)")
