@@ -99,5 +99,16 @@ def test_errors_are_one_line(tmp_path, weights, capsys, monkeypatch):
     assert "not an HDF5 file" in capsys.readouterr().err
     assert not (tmp_path / "o.h5").exists()
     assert run(tmp_path / "multi.h5", "-o", tmp_path / "o.h5", "--weights", tmp_path) == 2
-    assert "not a model folder" in capsys.readouterr().err
+    assert "no model found" in capsys.readouterr().err
     assert run(tmp_path / "text.h5", "-o", tmp_path / "o.h5", "--weights", weights, "--samples", "0") == 2
+
+
+def test_one_step_needs_a_student(tmp_path, weights, capsys):
+    k, _ = volume()
+    src = write(tmp_path / "a.h5", k.astype(np.complex64))
+    assert run(src, "-o", tmp_path / "o.h5", "--weights", weights, "--one-step") == 2
+    assert "no one-step student" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        run(src, "-o", tmp_path / "o.h5", "--one-step", "--steps", "2")
+    assert exit_info.value.code == 2 and "not allowed with" in capsys.readouterr().err
+    assert not (tmp_path / "o.h5").exists()

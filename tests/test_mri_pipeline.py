@@ -124,3 +124,40 @@ def test_input_errors(pipe):
             pipe(kk, mm)
     with pytest.raises(InputError, match="unknown dc"):
         pipe(k, mask, dc="sometimes")
+
+
+@pytest.fixture(scope="module")
+def with_student(pipe):
+    from shared import lora
+    from shared.student import OneStepStudent
+
+    student = OneStepStudent.from_teacher(pipe.model, [lora.AdapterSpec("pixel", rank=4, alpha=4)])
+    for p in student.parameters():        # adapters away from their zero init: the student differs
+        if p.requires_grad:
+            torch.nn.init.normal_(p, std=0.05)
+    return MRIReconstructionPipeline(pipe.model, "cpu", student=student.eval())
+
+
+def test_one_step_student_keeps_the_data_in_one_evaluation(with_student):
+    k, mask = slice_kspace(6)
+    images, mean, std = with_student.reconstruct(k, mask, one_step=True, samples=2)
+    assert with_student.last_run.network_evaluations == 1
+    assert with_student.measurement(k, mask).residual(complex_to_channels(images[:, None])).max() < 1e-5
+    assert torch.equal(std, torch.zeros(H, W))
+    assert not torch.allclose(mean, with_student(k, mask))          # the teacher path is another model
+
+
+def test_one_step_save_load_and_modes(pipe, with_student, tmp_path):
+    from shared.checkpoints import save_denoiser
+
+    save_denoiser(pipe.model, tmp_path / "resshift")
+    with_student.student.save_pretrained(tmp_path / "onestep")
+    both = MRIReconstructionPipeline.from_pretrained(tmp_path, device="cpu")
+    k, mask = slice_kspace(7)
+    torch.testing.assert_close(both(k, mask, one_step=True), with_student(k, mask, one_step=True),
+                               rtol=1e-3, atol=1e-3 * float(k.abs().max()))   # float16 weights on disk
+    with pytest.raises(InputError, match="no one-step student"):
+        pipe(k, mask, one_step=True)
+    only = MRIReconstructionPipeline.from_pretrained(tmp_path / "onestep", device="cpu")
+    with pytest.raises(InputError, match="only the one-step student"):
+        only(k, mask)

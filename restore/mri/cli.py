@@ -25,7 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
                                             "model and data consistency at every step.")
     p.add_argument("input", help="fastMRI .h5 file or folder of them")
     p.add_argument("-o", "--output", required=True, help="output .h5 file, or folder (created) for a folder input")
-    p.add_argument("--steps", type=int, default=None, metavar="N", help="sampler steps (default: the model's T)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--one-step", action="store_true",
+                      help="the one-step student (one network evaluation, then data consistency)")
+    mode.add_argument("--steps", type=int, default=None, metavar="N",
+                      help="ResShift sampler steps (default: the model's T)")
     p.add_argument("--dc", choices=DC_MODES, default="hard",
                    help="data consistency: every step, hard (default) or soft; only at the end; none")
     p.add_argument("--trust", type=float, default=1.0, help="--dc soft: weight of the measured data (lambda > 0)")
@@ -61,9 +65,13 @@ def main(argv: Optional[list[str]] = None) -> int:
             pipe = MRIReconstructionPipeline.from_pretrained(args.weights, **model_options(args))
         except (FileNotFoundError, ValueError) as err:
             raise InputError(f"weights: {err}") from None
-        steps = len(pipe.model.process) if args.steps is None else args.steps
-        if steps > len(pipe.model.process):
-            raise InputError(f"--steps must be in 1..{len(pipe.model.process)} (the model's T)")
+        pipe.check_mode(args.one_step)
+        steps = None
+        if not args.one_step:
+            steps = len(pipe.model.process) if args.steps is None else args.steps
+            if steps > len(pipe.model.process):
+                raise InputError(f"--steps must be in 1..{len(pipe.model.process)} (the model's T)")
+        what = "one-step student" if args.one_step else f"ResShift, {steps} steps"
 
         def handle(job) -> int:
             with KSpaceFile(job.source) as f:
@@ -78,7 +86,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                     try:
                         _, mean, std = pipe.reconstruct(k, mask, f.coil_maps(i) if f.has_coil_maps else None,
                                                         num_inference_steps=steps, samples=args.samples, dc=args.dc,
-                                                        trust=args.trust, generator=generator)
+                                                        trust=args.trust, one_step=args.one_step,
+                                                        generator=generator)
                     except InputError as err:
                         raise InputError(f"{job.source}: slice {i}: {err}") from None
                     means.append(mean.cpu().numpy())
@@ -87,10 +96,10 @@ def main(argv: Optional[list[str]] = None) -> int:
                     bar.update(1)
                 bar.close()
                 attrs = {**f.attrs, "acceleration_simulated": args.simulate_acceleration or 0,
-                         "reconstruction": f"restore.mri ResShift, {steps} steps, dc {args.dc}, {args.samples} sample(s)"}
+                         "reconstruction": f"restore.mri {what}, dc {args.dc}, {args.samples} sample(s)"}
             write_reconstruction(job.target, np.stack(means), np.stack(stds) if args.samples > 1 else None, attrs)
             return nfe
 
-        return handle, f"{steps} steps, dc {args.dc}, {args.samples} sample(s)"
+        return handle, f"{what}, dc {args.dc}, {args.samples} sample(s)"
 
     return run_batch(args, EXTENSIONS, load)

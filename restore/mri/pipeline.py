@@ -34,42 +34,59 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from shared.checkpoints import load_denoiser
+from shared.checkpoints import load_denoiser, read_meta
 from shared.complex import channels_to_complex
 from shared.data_consistency import DataConsistency, LinearMeasurement
 from shared.files import InputError, device_from_string
-from shared.pipeline import Pipeline, RunInfo, as_dtype, grid_multiple
+from shared.pipeline import Pipeline, RunInfo, as_dtype, grid_multiple, model_folders
 from shared.samplers import sample
 
 from .coils import espirit_maps
 from .fourier import cartesian_measurement, slice_scale
 from .options import DC_MODES
 
-#: The shipped model (trained by ``experiments/restore/mri_resshift.yaml``; model card inside).
+#: The shipped models (``experiments/restore/mri_resshift.yaml``, ``mri_student.yaml``; model cards inside).
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-DEFAULT_MODEL = WEIGHTS_DIR / "resshift"
+MODEL_FOLDERS = ("resshift", "onestep")
 
 
 class MRIReconstructionPipeline(Pipeline):
     """Reconstruct undersampled Cartesian k-space with a ResShift model and data consistency."""
 
-    def __init__(self, model, device: torch.device | str = "cpu", torch_dtype=torch.float32):
-        self.model = model
-        self.grid_multiple = grid_multiple([model])
+    def __init__(self, model=None, device: torch.device | str = "cpu", torch_dtype=torch.float32, student=None):
+        if model is None and student is None:
+            raise ValueError("a pipeline needs a model, a one-step student, or both")
+        self.model, self.student = model, student
+        self.grid_multiple = grid_multiple([m for m in (model, student and student.denoiser) if m is not None])
         self.last_run = RunInfo()
         self.to(device, torch_dtype)
 
     def modules(self):
-        return iter([self.model])
+        return iter([m for m in (self.model, self.student) if m is not None])
 
     @classmethod
     def from_pretrained(cls, path: Optional[str | os.PathLike] = None, device: str = "auto",
                         torch_dtype=torch.float32) -> "MRIReconstructionPipeline":
-        """Load local weights, never downloads: ``path`` None is the shipped model, else a model
-        folder written by training (``export_dir``)."""
+        """Load local weights, never downloads: ``path`` None is the shipped models (ResShift and, when
+        present, its one-step student); else a model folder written by training (``export_dir``), or a
+        folder holding ``resshift`` / ``onestep``."""
+        from shared.student import OneStepStudent
+
         dev = device_from_string(device)
-        model, _ = load_denoiser(DEFAULT_MODEL if path is None else path, device=dev)
-        return cls(model, dev, as_dtype(torch_dtype))
+        model = student = None
+        for folder in model_folders(WEIGHTS_DIR if path is None else path, MODEL_FOLDERS):
+            if "student" in read_meta(folder)["extra"]:
+                student, _ = OneStepStudent.from_pretrained(folder, device=dev)
+            else:
+                model, _ = load_denoiser(folder, device=dev)
+        return cls(model, dev, as_dtype(torch_dtype), student=student)
+
+    def check_mode(self, one_step: bool) -> None:
+        """:class:`InputError` when the requested model (one-step student or ResShift) is not loaded."""
+        if one_step and self.student is None:
+            raise InputError("no one-step student in these weights: drop --one-step (one_step=False)")
+        if not one_step and self.model is None:
+            raise InputError("these weights hold only the one-step student: use --one-step (one_step=True)")
 
     # ----------------------------------------------------------------- inputs
     @staticmethod
@@ -107,11 +124,15 @@ class MRIReconstructionPipeline(Pipeline):
         return k[None], mask, maps
 
     # ----------------------------------------------------------------- work
+    def _padding(self, y: torch.Tensor) -> tuple[int, int, int, int]:
+        h, w = y.shape[-2:]
+        m = self.grid_multiple
+        return (0, (-w) % m, 0, (-h) % m)
+
     def _denoise(self, y: torch.Tensor, cond: torch.Tensor):
         """The model as ``denoise(x_t, t)``, zero-padded to the grid multiple and cropped back."""
         h, w = y.shape[-2:]
-        m = self.grid_multiple
-        pad = (0, (-w) % m, 0, (-h) % m)
+        pad = self._padding(y)
         y_p, cond_p = F.pad(y, pad).to(self.dtype), F.pad(cond, pad).to(self.dtype)
 
         def denoise(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -119,11 +140,21 @@ class MRIReconstructionPipeline(Pipeline):
 
         return denoise
 
+    def _one_step(self, y: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """The student's x0 estimate ``f(y)`` (one network evaluation), padded like :meth:`_denoise`."""
+        h, w = y.shape[-2:]
+        pad = self._padding(y)
+        x0, _ = self.student(F.pad(y, pad).to(self.dtype), F.pad(cond, pad).to(self.dtype))
+        return x0.float()[..., :h, :w]
+
     @torch.no_grad()
     def reconstruct(self, kspace, mask=None, coil_maps=None, *, num_inference_steps: Optional[int] = None,
-                    samples: int = 1, dc: str = "hard", trust: float = 1.0,
+                    samples: int = 1, dc: str = "hard", trust: float = 1.0, one_step: bool = False,
                     generator: Optional[torch.Generator] = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(complex images (samples, H, W), mean magnitude (H, W), std (H, W))`` at the input's scale."""
+        """``(complex images (samples, H, W), mean magnitude (H, W), std (H, W))`` at the input's scale.
+
+        ``one_step``: the student's single evaluation, then data consistency (``dc`` hard/soft/end: the
+        same, one projection; deterministic, so ``samples`` > 1 repeats it and the std is 0)."""
         import time
 
         start = time.perf_counter()
@@ -131,6 +162,7 @@ class MRIReconstructionPipeline(Pipeline):
             raise InputError(f"unknown dc {dc!r}; choose from {', '.join(DC_MODES)}")
         if int(samples) < 1:
             raise InputError(f"samples must be >= 1, got {samples}")
+        self.check_mode(one_step)
         k, mask, maps = self._inputs(kspace, mask, coil_maps)
         k, mask = k.to(self.device), mask.to(self.device)
         maps = None if maps is None else maps.to(self.device)
@@ -142,8 +174,14 @@ class MRIReconstructionPipeline(Pipeline):
         dc_step = None if dc in ("none", "end") else DataConsistency(measurement, trust=trust if dc == "soft" else None)
         if generator is None:
             generator = torch.Generator(device="cpu").manual_seed(0)
-        denoise, images, nfe = self._denoise(y, cond), [], 0
-        for _ in range(int(samples)):
+        images, nfe = [], 0
+        if one_step:
+            x0 = self._one_step(y, cond)
+            if dc != "none":
+                x0 = DataConsistency(measurement, trust=trust if dc == "soft" else None).project(x0)
+            images, nfe = [channels_to_complex(x0)[0, 0] * s] * int(samples), 1
+        denoise = None if one_step else self._denoise(y, cond)
+        for _ in range(0 if one_step else int(samples)):
             x0, n = sample(denoise, self.model.process, y, num_inference_steps=num_inference_steps,
                            generator=generator, callback=dc_step)
             if dc == "end":
@@ -153,9 +191,10 @@ class MRIReconstructionPipeline(Pipeline):
         images = torch.stack(images)
         magnitudes = images.abs()
         std = magnitudes.std(0, unbiased=False) if len(images) > 1 else torch.zeros_like(magnitudes[0])
+        what = "one-step student" if one_step else (
+            f"{type(self.model.process).__name__}, {num_inference_steps or len(self.model.process)} steps")
         self.last_run = RunInfo(nfe, 1, time.perf_counter() - start, 1 if maps is None else maps.shape[1],
-                                f"ResShift, {len(self.model.process) if num_inference_steps is None else num_inference_steps} "
-                                f"steps, dc {dc}")
+                                f"{what}, dc {dc}")
         return images, magnitudes.mean(0), std
 
     def measurement(self, kspace, mask=None, coil_maps=None) -> LinearMeasurement:
@@ -164,10 +203,12 @@ class MRIReconstructionPipeline(Pipeline):
         return cartesian_measurement(k, mask, maps)
 
     def __call__(self, kspace, mask=None, coil_maps=None, *, num_inference_steps: Optional[int] = None,
-                 samples: int = 1, dc: str = "hard", trust: float = 1.0, generator: Optional[torch.Generator] = None):
+                 samples: int = 1, dc: str = "hard", trust: float = 1.0, one_step: bool = False,
+                 generator: Optional[torch.Generator] = None):
         """The magnitude image ``(H, W)`` float32 (numpy for numpy input, torch for torch), or
         ``(image, std)`` when ``samples > 1``. ``mask`` defaults to the non-zero columns."""
         _, mean, std = self.reconstruct(kspace, mask, coil_maps, num_inference_steps=num_inference_steps,
-                                        samples=samples, dc=dc, trust=trust, generator=generator)
+                                        samples=samples, dc=dc, trust=trust, one_step=one_step,
+                                        generator=generator)
         as_user = (lambda t: t.cpu()) if isinstance(kspace, torch.Tensor) else (lambda t: t.cpu().numpy())
         return (as_user(mean), as_user(std)) if samples > 1 else as_user(mean)
