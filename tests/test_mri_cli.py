@@ -103,6 +103,18 @@ def test_errors_are_one_line(tmp_path, weights, capsys, monkeypatch):
     assert run(tmp_path / "text.h5", "-o", tmp_path / "o.h5", "--weights", weights, "--samples", "0") == 2
 
 
+def test_crop(tmp_path, weights, capsys):
+    k, _ = volume()
+    src = write(tmp_path / "a.h5", k.astype(np.complex64))
+    assert run(src, "-o", tmp_path / "o.h5", "--weights", weights, "--steps", "1", "--crop", "12", "10") == 0
+    with h5py.File(tmp_path / "o.h5") as f:
+        assert f["reconstruction"].shape == (S, 12, 10)
+    assert run(src, "-o", tmp_path / "big.h5", "--weights", weights, "--crop", "40", "10") == 1
+    assert "--crop 40 10 is larger than the 20 x 16 image" in capsys.readouterr().err
+    assert not (tmp_path / "big.h5").exists()
+    assert run(src, "-o", tmp_path / "big.h5", "--crop", "0", "10") == 2
+
+
 def test_one_step_needs_a_student(tmp_path, weights, capsys):
     k, _ = volume()
     src = write(tmp_path / "a.h5", k.astype(np.complex64))

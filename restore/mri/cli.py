@@ -5,7 +5,7 @@ INPUT is a fastMRI-layout ``.h5`` file or a folder of them: ``kspace`` complex `
 the same shape, else estimated by ESPIRiT: :mod:`restore.mri.coils`), already undersampled (zeros where
 not measured), ``mask`` ``(W,)`` optional. ``--simulate-acceleration 4|8`` undersamples fully
 sampled files first (seeded fastMRI masks). OUTPUT holds ``reconstruction`` float32
-``(slices, H, W)`` (magnitude) and, with ``--samples N > 1``, ``reconstruction_std``. The shipped
+``(slices, H, W)`` (magnitude; ``--crop H W`` centre-crops it) and, with ``--samples N > 1``, ``reconstruction_std``. The shipped
 ResShift model runs unless ``--weights`` names another (``experiments/restore/mri_resshift.yaml``).
 """
 
@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--simulate-acceleration", type=int, choices=ACCELERATIONS, default=None,
                    help="undersample fully sampled input first (fastMRI masks)")
     p.add_argument("--mask", choices=MASK_KINDS, default="random", help="mask of --simulate-acceleration")
+    p.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), default=None,
+                   help="centre-crop the outputs to H x W (fastMRI's 320 320 convention; default: k-space size)")
     add_common_options(p, seed_help="random seed of the sampler (and of --simulate-acceleration's mask)")
     return p
 
@@ -49,6 +51,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         return fail(f"--trust must be > 0, got {args.trust}")
     if args.steps is not None and args.steps < 1:
         return fail(f"--steps must be >= 1, got {args.steps}")
+    if args.crop is not None and min(args.crop) < 1:
+        return fail(f"--crop sizes must be >= 1, got {args.crop[0]} {args.crop[1]}")
 
     def load():
         """Load the model (the first torch import)."""
@@ -56,6 +60,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         import torch
 
         from shared.files import InputError
+
+        from fastmri.data.transforms import center_crop
 
         from .files import KSpaceFile, write_reconstruction
         from .masks import column_mask
@@ -75,6 +81,10 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         def handle(job) -> int:
             with KSpaceFile(job.source) as f:
+                size = tuple(f.shape[-2:])
+                if args.crop is not None and (args.crop[0] > size[0] or args.crop[1] > size[1]):
+                    raise InputError(f"{job.source}: --crop {args.crop[0]} {args.crop[1]} is larger than the "
+                                     f"{size[0]} x {size[1]} image")
                 mask = f.mask
                 if args.simulate_acceleration:
                     mask = column_mask(f.width, args.simulate_acceleration, args.mask, seed=args.seed).numpy()
@@ -90,6 +100,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                                                         generator=generator)
                     except InputError as err:
                         raise InputError(f"{job.source}: slice {i}: {err}") from None
+                    if args.crop is not None:
+                        mean, std = (center_crop(t, tuple(args.crop)) for t in (mean, std))
                     means.append(mean.cpu().numpy())
                     stds.append(std.cpu().numpy())
                     nfe += pipe.last_run.network_evaluations
