@@ -26,13 +26,14 @@ import torch
 from diffusers import UNet2DModel
 
 from .denoiser import ConditionalDenoiser
+from .masked_diffusion import MaskedDiffusion
 from .processes import DirectPrediction, GaussianDiffusion, ResShiftScheduler
 from .sde import OUVEScheduler
 
 FORMAT_VERSION = 1
 BACKBONES = {"UNet2DModel": UNet2DModel}
 PROCESSES: dict[str, Any] = {cls.__name__: cls for cls in
-                             (ResShiftScheduler, GaussianDiffusion, OUVEScheduler, DirectPrediction)}
+                             (ResShiftScheduler, GaussianDiffusion, OUVEScheduler, DirectPrediction, MaskedDiffusion)}
 
 
 def register_process(cls) -> Any:
