@@ -16,8 +16,9 @@ Conventions (diffusers' meanings, plus the observation ``y``):
   mean (SGMSE+'s predictor), it is returned separately as ``prev_sample_mean``.
 * ``timesteps`` are descending after ``set_timesteps``: integer for discrete-time processes (ResShift,
   DDPM), float for continuous-time ones (the SDEs, and the masked token process on ``(0, 1]``).
-  ``set_timesteps(n, device, start=t)`` begins the reverse process at ``t`` instead of the top (a shallow start, as StoRM/CRP/SDEdit), and ``prior_sample(y, generator,
-  timestep=t)`` draws the matching starting point.
+  ``set_timesteps(n, device, start=t)`` begins the reverse process at ``t`` instead of the top (a
+  shallow start, as StoRM/CRP/SDEdit), and ``prior_sample(y, generator, timestep=t)`` draws the
+  matching starting point.
 * ``init_noise_sigma`` is the standard deviation of the prior around its mean (diffusers scales
   its initial noise by it).
 
