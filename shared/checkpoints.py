@@ -29,9 +29,10 @@ from .denoiser import ConditionalDenoiser
 from .masked_diffusion import MaskedDiffusion
 from .processes import DirectPrediction, GaussianDiffusion, ResShiftScheduler
 from .sde import OUVEScheduler
+from .transformer import TokenTransformer
 
 FORMAT_VERSION = 1
-BACKBONES = {"UNet2DModel": UNet2DModel}
+BACKBONES = {"UNet2DModel": UNet2DModel, "TokenTransformer": TokenTransformer}
 PROCESSES: dict[str, Any] = {cls.__name__: cls for cls in
                              (ResShiftScheduler, GaussianDiffusion, OUVEScheduler, DirectPrediction, MaskedDiffusion)}
 

@@ -30,7 +30,10 @@ deterministic solver all candidates coincide and SVDD is plain sampling.
 
 Costs are counted per batch item: ``N`` steps with ``M`` candidates make ``M N`` reward calls and
 ``1 + M (N - 1)`` network evaluations (one at the start, ``M`` per candidate set except the last).
-Best-of-N with ``n = M N`` spends the same reward calls.
+Best-of-N with ``n = M N`` spends the same reward calls. A smaller budget can be spent on ``G < N``
+*guided steps* (``guided_steps``, evenly spaced over the grid, the last always among them; the
+others draw a single candidate and call no reward): ``M G`` reward calls and ``N + (M - 1) G'``
+evaluations, ``G'`` the guided steps before the last.
 """
 
 from __future__ import annotations
@@ -90,9 +93,11 @@ class _ValueGuided:
     step; everything else is the wrapped process. Used only inside :func:`sample_value_guided`."""
 
     def __init__(self, process: Process, denoise: Denoise, reward: Reward, candidates: int, alpha: float,
-                 decode: Callable[[torch.Tensor], torch.Tensor], counts: GuidanceCounts):
+                 decode: Callable[[torch.Tensor], torch.Tensor], counts: GuidanceCounts,
+                 guided_steps: Optional[int] = None):
         self.process, self.denoise, self.reward = process, denoise, reward
         self.candidates, self.alpha, self.decode, self.counts = candidates, alpha, decode, counts
+        self.guided_steps = guided_steps
         self.cached: Optional[tuple[torch.Tensor, float, torch.Tensor]] = None   # (state, time, x0_hat)
 
     def __getattr__(self, name):
@@ -112,10 +117,21 @@ class _ValueGuided:
             raise ValueError(f"the reward must return one value per item ({x0.shape[0]}), got {tuple(values.shape)}")
         return values
 
+    def guided(self, index: int, steps: int) -> bool:
+        """Whether step ``index`` of ``steps`` draws candidates: all of them, or ``guided_steps`` evenly
+        spaced ones ending at the last."""
+        if self.guided_steps is None or self.guided_steps >= steps:
+            return True
+        return index in {round(i) for i in torch.linspace(steps - 1, 0, self.guided_steps).tolist()}
+
     def step(self, model_output, timestep, sample, *, y, generator=None, return_dict: bool = True):
         times = self.process.timesteps
         index = int(torch.argmin((times.detach().cpu().double() - float(timestep)).abs()))
         last = index + 1 >= len(times)
+        if not self.guided(index, len(times)):
+            self.cached = None
+            return self.process.step(model_output, timestep, sample, y=y, generator=generator,
+                                     return_dict=return_dict)
         prevs, means, estimates, values = [], [], [], []
         for _ in range(self.candidates):
             out = self.process.step(model_output, timestep, sample, y=y, generator=generator)
@@ -142,7 +158,7 @@ class _ValueGuided:
 def sample_value_guided(denoise: Denoise, process: Process, y: torch.Tensor, reward: Reward, *,
                         candidates: int = 8, alpha: float = 0.0, num_inference_steps: Optional[int] = None,
                         generator=None, decode: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
-                        start=None, x_start: Optional[torch.Tensor] = None, callback: Optional[Callback] = None,
+                        guided_steps: Optional[int] = None, start=None, x_start: Optional[torch.Tensor] = None, callback: Optional[Callback] = None,
                         progress: Optional[Progress] = None) -> tuple[torch.Tensor, GuidanceCounts]:
     """SVDD: reward-steered ancestral sampling (module docstring).
 
@@ -156,19 +172,23 @@ def sample_value_guided(denoise: Denoise, process: Process, y: torch.Tensor, rew
         alpha: temperature of the selection ``softmax(v / alpha)``; 0 takes the argmax.
         decode: maps the denoiser's x0 estimate to the sample's format before the reward reads it
             (default identity; ``process.x0_tokens`` for the masked process).
+        guided_steps: ``G``, draw candidates at ``G`` evenly spaced steps only (default: every step).
         num_inference_steps, generator, start, x_start, callback, progress: as every sampler's
             (:mod:`shared.samplers`); the callback sees the evaluations of the sampled path only,
             not those that score candidates.
 
     Returns:
         ``(samples, counts)``: the samples as :func:`shared.samplers.sample_posterior` returns them and
-        the per-item :class:`GuidanceCounts` (``M N`` reward calls, ``1 + M (N - 1)`` evaluations).
+        the per-item :class:`GuidanceCounts` (``M N`` reward calls, ``1 + M (N - 1)`` evaluations; with
+        ``guided_steps=G``: ``M G`` and ``N + (M - 1) G'``).
     """
     if candidates < 1:
         raise ValueError(f"candidates must be >= 1, got {candidates}")
+    if guided_steps is not None and guided_steps < 1:
+        raise ValueError(f"guided_steps must be >= 1, got {guided_steps}")
     counts = GuidanceCounts()
     guided = _ValueGuided(process, denoise, reward, int(candidates), float(alpha),
-                          decode or (lambda x0_hat: x0_hat), counts)
+                          decode or (lambda x0_hat: x0_hat), counts, guided_steps)
     out, _ = sample_posterior(guided.evaluate, guided, y, num_inference_steps=num_inference_steps,
                               generator=generator, start=start, x_start=x_start, callback=callback,
                               progress=progress)

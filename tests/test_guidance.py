@@ -88,6 +88,21 @@ def test_svdd_counts_are_exact():
     assert denoise.calls == counts.network_evaluations and reward.calls == counts.reward_calls
 
 
+@pytest.mark.parametrize("guided", [1, 3, 7])
+def test_svdd_guided_steps_spend_the_stated_budget(guided):
+    p, y, uniform, ones = masked_setup()
+    denoise, reward = Counted(uniform), Counted(ones)
+    steps, m = 7, 3
+    out, counts = sample_value_guided(denoise, p, y, reward, candidates=m, num_inference_steps=steps,
+                                      generator=gen(), decode=p.x0_tokens, guided_steps=guided)
+    before_last = guided - 1                     # the last step is always guided and costs no evaluation
+    assert counts == GuidanceCounts(network_evaluations=steps + (m - 1) * before_last, reward_calls=m * guided)
+    assert denoise.calls == counts.network_evaluations and reward.calls == counts.reward_calls
+    assert torch.all(out != p.mask_index)
+    with pytest.raises(ValueError, match="guided_steps"):
+        sample_value_guided(uniform, p, y, ones, guided_steps=0, decode=p.x0_tokens)
+
+
 def test_svdd_is_reproducible_and_steers_the_masked_process():
     p, y, uniform, ones = masked_setup(batch=16, length=16)
     unguided, _ = sample(uniform, p, y, num_inference_steps=8, generator=gen(1))
