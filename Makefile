@@ -37,14 +37,21 @@ endef
 $(STAMP_BASE): pyproject.toml
 	$(call pip_install,)
 
+# MOSES's SMILES files (science.molecules training and benchmark) ship in the molsets wheel, whose pinned
+# dependencies cannot be installed: it is installed without them and read by path, never imported.
+MOSES_DATA := $(PY) -m pip install --quiet --disable-pip-version-check --no-deps 'molsets>=0.3.1'
+
 $(STAMP_TRAIN): pyproject.toml
 	$(call pip_install,[train])
+	$(MOSES_DATA) || { rm -f $@; exit 1; }
 
 $(STAMP_BENCH): pyproject.toml
 	$(call pip_install,[bench])
+	$(MOSES_DATA) || { rm -f $@; exit 1; }
 
 $(STAMP): pyproject.toml
 	$(call pip_install,[dev])
+	$(MOSES_DATA) || { rm -f $@; exit 1; }
 
 # The demo is inference only: the default install, no Debian packages.
 demo: $(STAMP_BASE)

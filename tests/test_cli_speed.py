@@ -53,6 +53,26 @@ def test_answers_at_once(module, args, code, stream, expect):
     assert seconds < LIMIT_S, f"python -m {module} {' '.join(args)} took {seconds:.2f} s"
 
 
+@pytest.mark.parametrize("args,code,stream,expect", [
+    (["--help"], 0, "stdout", "sample"),
+    (["--version"], 0, "stdout", "fastdiff-suite"),
+    (["sample", "--help"], 0, "stdout", "--reward-calls"),
+    (["sample", "-n", "4", "-o", "out.csv", "--dtype", "float64"], 2, "stderr", "invalid choice: 'float64'"),
+    (["sample", "-n", "4", "-o", "out.csv", "--device", "gpu"], 2, "stderr",
+     "error: --device gpu: not a device (use auto, cpu, cuda, cuda:N or mps)"),
+    (["score", "missing.csv", "-o", "r.json"], 2, "stderr", "error: missing.csv: no such file"),
+])
+def test_molecules_answers_at_once(args, code, stream, expect):
+    for _ in range(2):
+        proc, seconds = python("-m", "science.molecules", *args)
+        if seconds < LIMIT_S:
+            break
+    assert proc.returncode == code, proc.stderr
+    assert expect in getattr(proc, stream)
+    assert "Traceback" not in proc.stderr
+    assert seconds < LIMIT_S, f"python -m science.molecules {' '.join(args)} took {seconds:.2f} s"
+
+
 def test_device_error_is_one_line():
     proc, _ = python("-m", "audio.enhance", "in.wav", "-o", "out.wav", "--device", "bogus")
     assert proc.returncode == 2
@@ -61,6 +81,7 @@ def test_device_error_is_one_line():
 
 def test_command_modules_import_nothing_heavy():
     code = ("import restore, audio, restore.sr, restore.sr.cli, audio.enhance, restore.mri.cli, shared.cli, shared.files\n"
+            "import science.molecules.cli\n"
             "restore.sr.cli.build_parser().parse_args(['a.png', '-o', 'b.png'])\n"
             "audio.enhance.build_parser().parse_args(['a.wav', '-o', 'b.wav'])")
     assert heavy_modules(code) == []

@@ -36,7 +36,10 @@ INFERENCE = (
     "restore.sr.colorfix", "restore.sr.degradations", "restore.sr.demo",
     "audio", "audio.enhancer", "audio.enhance", "audio.spectral",
     "restore.mri", "restore.mri.__main__", "restore.mri.cli", "restore.mri.pipeline", "restore.mri.files",
-    "restore.mri.fourier", "restore.mri.masks",
+    "restore.mri.fourier", "restore.mri.masks", "restore.mri.coils",
+    "science", "science.molecules", "science.molecules.__main__", "science.molecules.cli",
+    "science.molecules.generator", "science.molecules.rewards", "science.molecules.metrics",
+    "science.molecules.tokens", "science.molecules.moses",
 )
 #: Declared but never imported by name, and why.
 NOT_IMPORTED = {

@@ -1,0 +1,89 @@
+"""SMILES as fixed-length token sequences for the masked diffusion model.
+
+SMILES strings are split with the regular expression of Schwaller et al. (2019) (bracket atoms,
+two-letter halogens, ring-closure digits, bonds and branches are single tokens), then padded with
+``<pad>`` to a fixed length; the model fills every position, so a sample ends at its first ``<pad>``
+(variable length without an end token). The vocabulary is fixed in code: the 24 tokens that occur
+in MOSES (train, test and test_scaffolds; at most 54 per molecule), ``<pad>`` first and the
+absorbing ``<mask>`` last (:class:`shared.masked_diffusion.MaskedDiffusion`'s ``mask_index``).
+Strings with other tokens (charges, stereo, other elements) are rejected with the token named.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Sequence
+
+#: Schwaller et al. (2019), "Molecular Transformer", the SMILES tokenisation regex.
+SMILES_PATTERN = re.compile(
+    r"(\[[^\]]+]|Br?|Cl?|N|O|S|P|F|I|b|c|n|o|s|p|\(|\)|\.|=|#|-|\+|\\|/|:|~|@|\?|>|\*|\$|%[0-9]{2}|[0-9])")
+
+PAD, MASK = "<pad>", "<mask>"
+#: Every token of MOSES (all three splits), most frequent first.
+MOSES_TOKENS = ("c", "C", "(", ")", "1", "O", "2", "N", "=", "n", "3", "F", "-", "S", "s", "o", "Cl",
+                "[nH]", "#", "4", "Br", "5", "[H]", "6")
+#: Sequence length of the shipped model: the longest MOSES molecule has 54 tokens.
+LENGTH = 56
+
+
+class TokenError(ValueError):
+    """A string that the tokenizer cannot represent (the message names the token)."""
+
+
+class SmilesTokenizer:
+    """``encode``: SMILES -> ``length`` token ids (``<pad>``-filled); ``decode``: ids -> SMILES."""
+
+    def __init__(self, tokens: Sequence[str] = MOSES_TOKENS, length: int = LENGTH):
+        self.vocab = (PAD, *tokens, MASK)
+        self.index = {t: i for i, t in enumerate(self.vocab)}
+        self.length = length
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    @property
+    def pad_index(self) -> int:
+        return self.index[PAD]
+
+    @property
+    def mask_index(self) -> int:
+        return self.index[MASK]
+
+    def split(self, smiles: str) -> list[str]:
+        """The tokens of ``smiles``; :class:`TokenError` if the regex does not cover it exactly."""
+        tokens = SMILES_PATTERN.findall(smiles)
+        if "".join(tokens) != smiles:
+            raise TokenError(f"cannot tokenise SMILES {smiles!r}")
+        return tokens
+
+    def encode(self, smiles: str) -> list[int]:
+        """``length`` ids: the tokens of ``smiles`` then ``<pad>``."""
+        tokens = self.split(smiles)
+        if len(tokens) > self.length:
+            raise TokenError(f"SMILES {smiles!r} has {len(tokens)} tokens, more than {self.length}")
+        unknown = [t for t in tokens if t not in self.index or t in (PAD, MASK)]
+        if unknown:
+            raise TokenError(f"SMILES {smiles!r} has token {unknown[0]!r}, not in the vocabulary")
+        return [self.index[t] for t in tokens] + [self.pad_index] * (self.length - len(tokens))
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """The SMILES up to the first ``<pad>`` (a left-over ``<mask>`` decodes as ``?``: never valid)."""
+        out = []
+        for i in ids:
+            token = self.vocab[int(i)]
+            if token == PAD:
+                break
+            out.append("?" if token == MASK else token)
+        return "".join(out)
+
+    def config(self) -> dict:
+        """JSON-serialisable settings (stored with a model)."""
+        return {"kind": "smiles", "tokens": list(self.vocab[1:-1]), "length": self.length}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "SmilesTokenizer":
+        """The tokenizer :meth:`config` describes (missing entries: the MOSES defaults)."""
+        if config.get("kind", "smiles") != "smiles":
+            raise ValueError(f"unknown tokenizer kind {config.get('kind')!r}")
+        return cls(tuple(config.get("tokens", MOSES_TOKENS)), int(config.get("length", LENGTH)))
