@@ -182,3 +182,22 @@ def test_import_callable_resolves_config_paths():
     assert import_callable(frequency_loss) is frequency_loss
     with pytest.raises(ValueError, match="restore.sr.losses.nope"):
         import_callable("restore.sr.losses.nope")
+
+
+def test_zero_output_starts_residual_models_at_the_identity():
+    from shared.training.base import build_denoiser
+
+    backbone = {"class": "UNet2DModel", "in_channels": 4, "out_channels": 2, "block_out_channels": [8, 16],
+                "layers_per_block": 1, "down_block_types": ["DownBlock2D", "DownBlock2D"],
+                "up_block_types": ["UpBlock2D", "UpBlock2D"], "norm_num_groups": 4}
+    process = {"class": "ResShiftScheduler", "num_train_timesteps": 4}
+    y = torch.randn(2, 2, 16, 16)
+    x_t = y + 0.1 * torch.randn(2, 2, 16, 16)
+    t = torch.tensor([3, 3])
+    zeroed = build_denoiser(backbone, process, skip=1.0, concat_y=True, zero_output=True)
+    assert torch.count_nonzero(zeroed.backbone.conv_out.weight) == 0
+    plain = build_denoiser(backbone, process, skip=1.0, concat_y=True)
+    with torch.no_grad():
+        start = zeroed(x_t, t, y)
+        torch.testing.assert_close(start, zeroed.process.network_output(y, x_t, y, t))   # the backbone adds 0
+        assert not torch.allclose(plain(x_t, t, y), start)

@@ -37,6 +37,8 @@ class ConditionalDiffusionModule(ExportingModule):
         export_dir: where the EMA model is written as safetensors + JSON (``save_pretrained``),
             every ``export_every_n_steps`` optimizer steps and at the end of training.
         extra: free-form JSON stored with the exported model (task settings, provenance).
+        zero_output: start from a zeroed output layer (:func:`shared.training.base.zero_output_layer`):
+            with ``skip = 1`` the model begins as ``x0_hat = y``.
     """
 
     def __init__(
@@ -58,10 +60,11 @@ class ConditionalDiffusionModule(ExportingModule):
         export_every_n_steps: int = 1000,
         extra: Optional[dict[str, Any]] = None,
         predictor: Optional[str] = None,
+        zero_output: bool = False,
     ):
         super().__init__()
         self.save_hyperparameters()
-        self.denoiser = build_denoiser(backbone, process, unshuffle, skip, concat_y)
+        self.denoiser = build_denoiser(backbone, process, unshuffle, skip, concat_y, zero_output)
         self.predictor = None
         if predictor:
             from ..checkpoints import load_denoiser
