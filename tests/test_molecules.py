@@ -62,6 +62,30 @@ def test_tokenizer_errors_and_masks(tokenizer):
     assert SmilesTokenizer.from_config(tokenizer.config()).vocab == tokenizer.vocab
 
 
+def test_selfies_tokenizer_round_trip_and_robustness():
+    from science.molecules.metrics import canonical
+    from science.molecules.moses import read_split
+    from science.molecules.tokens import SelfiesTokenizer, tokenizer_from_config
+
+    tok = SelfiesTokenizer()
+    try:
+        smiles = read_split("test")[:300]
+    except FileNotFoundError:
+        smiles = [ASPIRIN, "c1ccc2[nH]ccc2c1", "CC(C)(C)OC(=O)N1CCC(CO)CC1"]
+    for s in smiles:
+        ids = tok.encode(s)
+        assert len(ids) == LENGTH and canonical(tok.decode(ids)) == canonical(s)
+    g = torch.Generator().manual_seed(0)
+    random_rows = torch.randint(1, tok.vocab_size - 1, (50, LENGTH), generator=g)   # no <pad>, no <mask>
+    assert validity(tok.decode(row) for row in random_rows.tolist()) == 1.0        # SELFIES: always a molecule
+    ids = tok.encode("CCO")
+    ids[0] = tok.mask_index
+    assert tok.decode(ids) == "?"
+    assert isinstance(tokenizer_from_config(tok.config()), SelfiesTokenizer)
+    with pytest.raises(ValueError, match="unknown tokenizer kind"):
+        tokenizer_from_config({"kind": "inchi"})
+
+
 def test_rewards_on_known_molecules():
     assert qed(ASPIRIN) == pytest.approx(0.55, abs=0.01)
     assert sa_raw(ASPIRIN) == pytest.approx(1.58, abs=0.01)

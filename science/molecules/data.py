@@ -2,8 +2,9 @@
 
 Items are ``{"x0": tokens (L,), "y": all-mask (L,)}``: the masked diffusion model is unconditional,
 so the observation only carries the shape (:class:`shared.masked_diffusion.MaskedDiffusion`).
-SMILES are tokenised lazily per item (:class:`science.molecules.tokens.SmilesTokenizer`); the
-training set is MOSES ``train`` minus the seeded validation subset (:mod:`science.molecules.moses`).
+SMILES are tokenised lazily per item (SMILES or SELFIES, :mod:`science.molecules.tokens`; a molecule
+the vocabulary cannot write is replaced by the next one); the training set is MOSES ``train`` minus
+the seeded validation subset (:mod:`science.molecules.moses`).
 With ``randomize`` a training molecule is written as a random valid SMILES of the same molecule
 (rdkit ``doRandom``; data augmentation, kept only when it tokenises within the length).
 """
@@ -18,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .moses import training_split
-from .tokens import SmilesTokenizer, TokenError
+from .tokens import SmilesTokenizer, TokenError, tokenizer_from_config
 
 
 def random_smiles(smiles: str, rng: np.random.Generator) -> str:
@@ -43,8 +44,13 @@ class SmilesSequences(Dataset):
         return len(self.smiles)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        smiles = self.smiles[index]
-        ids = self.tokenizer.encode(smiles)
+        for offset in range(len(self.smiles)):
+            smiles = self.smiles[(index + offset) % len(self.smiles)]
+            try:
+                ids = self.tokenizer.encode(smiles)
+                break
+            except TokenError:
+                continue
         if self.randomize:
             rng = np.random.default_rng([self.seed, index])
             if rng.random() < self.randomize:
@@ -57,16 +63,17 @@ class SmilesSequences(Dataset):
 
 
 class MoleculeData(pl.LightningDataModule):
-    """MOSES train (minus validation) for training; ``val_size`` of the held-out subset for validation."""
+    """MOSES train (minus validation) for training; ``val_size`` of the held-out subset for validation.
+    ``tokenizer``: ``smiles`` or ``selfies``."""
 
     def __init__(self, batch_size: int = 64, num_workers: int = 0, randomize: float = 0.0, val_size: int = 256,
-                 length: int = 56, seed: int = 0):
+                 length: int = 56, tokenizer: str = "smiles", seed: int = 0):
         super().__init__()
         self.save_hyperparameters()
 
     def setup(self, stage: Optional[str] = None) -> None:
         hp = self.hparams
-        tokenizer = SmilesTokenizer(length=hp.length)
+        tokenizer = tokenizer_from_config({"kind": hp.tokenizer, "length": hp.length})
         train, val = training_split(hp.seed)
         self.train_set = SmilesSequences(train, tokenizer, hp.randomize, hp.seed)
         self.val_set = SmilesSequences(val[:hp.val_size], tokenizer)

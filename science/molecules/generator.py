@@ -36,7 +36,7 @@ from shared.samplers import sample
 
 from . import rewards as reward_functions
 from .metrics import canonical
-from .tokens import SmilesTokenizer
+from .tokens import SmilesTokenizer, tokenizer_from_config
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_MODEL = WEIGHTS_DIR / "mdlm"
@@ -78,7 +78,7 @@ class MoleculeGenerator(Pipeline):
         if not (folder / "model.json").is_file():
             raise InputError(f"{folder}: no molecule model there (model.json missing)")
         model, meta = load_denoiser(folder, device=device_from_string(device))
-        tokenizer = SmilesTokenizer.from_config(meta["extra"].get("tokenizer", {}))
+        tokenizer = tokenizer_from_config(meta["extra"].get("tokenizer", {}))
         return cls(model, tokenizer, device_from_string(device), as_dtype(torch_dtype))
 
     # ----------------------------------------------------------------- pieces

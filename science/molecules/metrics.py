@@ -28,16 +28,21 @@ def validity(smiles: Iterable[str]) -> float:
     return sum(canonical(s) is not None for s in smiles) / max(1, len(smiles))
 
 
-def validity_of_tokens(estimate, target):
+def validity_of_tokens(estimate, target, kind: str = "smiles"):
     """Validation metric of training (``metric(estimate, target)``): the validity of the sampled token
-    sequences ``estimate`` ``(B, L)`` decoded with the default tokenizer (``target`` is unused: the
-    model is unconditional)."""
+    sequences ``estimate`` ``(B, L)`` decoded with the default tokenizer of ``kind`` (``target`` is
+    unused: the model is unconditional)."""
     import torch
 
-    from .tokens import SmilesTokenizer
+    from .tokens import tokenizer_from_config
 
-    tokenizer = SmilesTokenizer()
+    tokenizer = tokenizer_from_config({"kind": kind})
     return torch.tensor(validity(tokenizer.decode(row) for row in estimate.tolist()))
+
+
+def validity_of_selfies_tokens(estimate, target):
+    """:func:`validity_of_tokens` for SELFIES models."""
+    return validity_of_tokens(estimate, target, "selfies")
 
 
 def uniqueness(smiles: Iterable[str]) -> float:

@@ -1,4 +1,4 @@
-"""SMILES as fixed-length token sequences for the masked diffusion model.
+"""Molecules as fixed-length token sequences for the masked diffusion model: SMILES or SELFIES.
 
 SMILES strings are split with the regular expression of Schwaller et al. (2019) (bracket atoms,
 two-letter halogens, ring-closure digits, bonds and branches are single tokens), then padded with
@@ -7,6 +7,12 @@ two-letter halogens, ring-closure digits, bonds and branches are single tokens),
 in MOSES (train, test and test_scaffolds; at most 54 per molecule), ``<pad>`` first and the
 absorbing ``<mask>`` last (:class:`shared.masked_diffusion.MaskedDiffusion`'s ``mask_index``).
 Strings with other tokens (charges, stereo, other elements) are rejected with the token named.
+
+:class:`SelfiesTokenizer` writes the molecule as SELFIES (Krenn et al. 2020, the ``selfies`` package)
+first: every SELFIES string decodes to a valid molecule, so validity no longer depends on the model
+getting brackets and ring closures right. Its vocabulary is the 26 SELFIES symbols of MOSES (a 50k
+sample of train: at most 49 per molecule; ring and branch sizes reuse atom symbols as digits).
+:func:`tokenizer_from_config` rebuilds either from a model's stored settings.
 """
 
 from __future__ import annotations
@@ -22,6 +28,10 @@ PAD, MASK = "<pad>", "<mask>"
 #: Every token of MOSES (all three splits), most frequent first.
 MOSES_TOKENS = ("c", "C", "(", ")", "1", "O", "2", "N", "=", "n", "3", "F", "-", "S", "s", "o", "Cl",
                 "[nH]", "#", "4", "Br", "5", "[H]", "6")
+#: The SELFIES symbols of MOSES (50k random train molecules), most frequent first.
+MOSES_SELFIES = ("[C]", "[=C]", "[Ring1]", "[N]", "[Branch1]", "[=Branch1]", "[=O]", "[O]", "[=N]", "[Branch2]",
+                 "[Ring2]", "[S]", "[#Branch1]", "[F]", "[=Branch2]", "[#Branch2]", "[#C]", "[=Ring1]", "[P]",
+                 "[Cl]", "[NH1]", "[#N]", "[Br]", "[=Ring2]", "[=S]", "[H]")
 #: Sequence length of the shipped model: the longest MOSES molecule has 54 tokens.
 LENGTH = 56
 
@@ -87,3 +97,51 @@ class SmilesTokenizer:
         if config.get("kind", "smiles") != "smiles":
             raise ValueError(f"unknown tokenizer kind {config.get('kind')!r}")
         return cls(tuple(config.get("tokens", MOSES_TOKENS)), int(config.get("length", LENGTH)))
+
+
+class SelfiesTokenizer(SmilesTokenizer):
+    """Like :class:`SmilesTokenizer`, over the SELFIES form: ``encode`` takes SMILES, ``decode`` returns
+    the SMILES of the decoded SELFIES (always a valid molecule unless a ``<mask>`` is left)."""
+
+    def __init__(self, tokens: Sequence[str] = MOSES_SELFIES, length: int = LENGTH):
+        super().__init__(tokens, length)
+
+    def split(self, smiles: str) -> list[str]:
+        import selfies
+
+        try:
+            return list(selfies.split_selfies(selfies.encoder(smiles, strict=True)))
+        except selfies.EncoderError as err:
+            raise TokenError(f"cannot write SMILES {smiles!r} as SELFIES ({err})") from None
+
+    def decode(self, ids: Iterable[int]) -> str:
+        import selfies
+
+        symbols = []
+        for i in ids:
+            token = self.vocab[int(i)]
+            if token == PAD:
+                break
+            if token == MASK:
+                return "?"
+            symbols.append(token)
+        try:
+            return selfies.decoder("".join(symbols)) or ""
+        except selfies.DecoderError:
+            return "?"
+
+    def config(self) -> dict:
+        return {**super().config(), "kind": "selfies"}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "SelfiesTokenizer":
+        return cls(tuple(config.get("tokens", MOSES_SELFIES)), int(config.get("length", LENGTH)))
+
+
+def tokenizer_from_config(config: dict) -> SmilesTokenizer:
+    """The tokenizer a model's ``extra["tokenizer"]`` describes (``kind``: smiles or selfies)."""
+    kinds = {"smiles": SmilesTokenizer, "selfies": SelfiesTokenizer}
+    kind = config.get("kind", "smiles")
+    if kind not in kinds:
+        raise ValueError(f"unknown tokenizer kind {kind!r}; choose from {', '.join(kinds)}")
+    return kinds[kind].from_config(config)
