@@ -25,10 +25,15 @@ def script_parser(prog: str, doc: str):
 
 
 def run_script(parser, run: Callable, plot: Callable[[dict, Path], None], argv=None) -> int:
-    """Parse ``argv``, compute ``run(args)`` and write it (``args.out``.json/.png); exit code 0."""
+    """Parse ``argv``, compute ``run(args)`` and write it (``args.out``.json/.png), then print its
+    ``targets`` (when it has them: :func:`print_targets`); exit code 0."""
     args = parser.parse_args(argv)
-    paths = write_results(run(args), args.out, plot)
-    print(f"\nwrote {paths[0]} and {paths[1]}")
+    result = run(args)
+    paths = write_results(result, args.out, plot)
+    if "targets" in result:
+        print_targets(result["targets"], paths)
+    else:
+        print(f"\nwrote {paths[0]} and {paths[1]}")
     return 0
 
 

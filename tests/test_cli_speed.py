@@ -42,7 +42,12 @@ def heavy_modules(code: str) -> list[str]:
      "error: --device gpu: not a device (use auto, cpu, cuda, cuda:N or mps)"),
 ])
 def test_answers_at_once(module, args, code, stream, expect):
-    # the best of two runs, so a busy machine does not fail a fast command (importing torch alone takes seconds)
+    answers_at_once(module, args, code, stream, expect)
+
+
+def answers_at_once(module, args, code, stream, expect):
+    """``python -m module args`` exits with ``code``, ``expect`` in ``stream``, no traceback, within LIMIT_S
+    (the best of two runs, so a busy machine does not fail a fast command: importing torch alone takes seconds)."""
     for _ in range(2):
         proc, seconds = python("-m", module, *args)
         if seconds < LIMIT_S:
@@ -63,14 +68,7 @@ def test_answers_at_once(module, args, code, stream, expect):
     (["score", "missing.csv", "-o", "r.json"], 2, "stderr", "error: missing.csv: no such file"),
 ])
 def test_molecules_answers_at_once(args, code, stream, expect):
-    for _ in range(2):
-        proc, seconds = python("-m", "science.molecules", *args)
-        if seconds < LIMIT_S:
-            break
-    assert proc.returncode == code, proc.stderr
-    assert expect in getattr(proc, stream)
-    assert "Traceback" not in proc.stderr
-    assert seconds < LIMIT_S, f"python -m science.molecules {' '.join(args)} took {seconds:.2f} s"
+    answers_at_once("science.molecules", args, code, stream, expect)
 
 
 def test_device_error_is_one_line():

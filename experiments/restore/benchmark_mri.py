@@ -31,7 +31,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..report import print_targets, save_figure, script_parser, write_results
+from ..report import run_script, save_figure, script_parser
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -250,11 +250,7 @@ def main(argv=None) -> int:
     p.add_argument("--slices", type=int, default=8)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS / "benchmark_mri"))
-    args = p.parse_args(argv)
-    result = run(args)
-    paths = write_results(result, args.out, plot)
-    print_targets(result["targets"], paths)
-    return 0
+    return run_script(p, run, plot, argv)
 
 
 if __name__ == "__main__":

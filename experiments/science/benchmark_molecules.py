@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..report import print_targets, save_figure, script_parser, write_results
+from ..report import run_script, save_figure, script_parser
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results"
@@ -194,11 +194,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS / "benchmark_molecules"))
-    args = p.parse_args(argv)
-    result = run(args)
-    paths = write_results(result, args.out, plot)
-    print_targets(result["targets"], paths)
-    return 0
+    return run_script(p, run, plot, argv)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ sample of train: at most 49 per molecule; ring and branch sizes reuse atom symbo
 from __future__ import annotations
 
 import re
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 #: Schwaller et al. (2019), "Molecular Transformer", the SMILES tokenisation regex.
 SMILES_PATTERN = re.compile(
@@ -77,15 +77,22 @@ class SmilesTokenizer:
             raise TokenError(f"SMILES {smiles!r} has token {unknown[0]!r}, not in the vocabulary")
         return [self.index[t] for t in tokens] + [self.pad_index] * (self.length - len(tokens))
 
-    def decode(self, ids: Iterable[int]) -> str:
-        """The SMILES up to the first ``<pad>`` (a left-over ``<mask>`` decodes as ``?``: never valid)."""
+    def symbols(self, ids: Iterable[int]) -> Optional[list[str]]:
+        """The tokens up to the first ``<pad>``; None when a ``<mask>`` is left among them."""
         out = []
         for i in ids:
             token = self.vocab[int(i)]
             if token == PAD:
                 break
-            out.append("?" if token == MASK else token)
-        return "".join(out)
+            if token == MASK:
+                return None
+            out.append(token)
+        return out
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """The SMILES up to the first ``<pad>`` (``?``, never valid, when a ``<mask>`` is left)."""
+        symbols = self.symbols(ids)
+        return "?" if symbols is None else "".join(symbols)
 
     def config(self) -> dict:
         """JSON-serialisable settings (stored with a model)."""
@@ -117,14 +124,9 @@ class SelfiesTokenizer(SmilesTokenizer):
     def decode(self, ids: Iterable[int]) -> str:
         import selfies
 
-        symbols = []
-        for i in ids:
-            token = self.vocab[int(i)]
-            if token == PAD:
-                break
-            if token == MASK:
-                return "?"
-            symbols.append(token)
+        symbols = self.symbols(ids)
+        if symbols is None:
+            return "?"
         try:
             return selfies.decoder("".join(symbols)) or ""
         except selfies.DecoderError:
