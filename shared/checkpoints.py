@@ -25,6 +25,7 @@ from typing import Any, Optional
 import torch
 from diffusers import UNet2DModel
 
+from .backbone1d import SeriesUNet
 from .denoiser import ConditionalDenoiser
 from .masked_diffusion import MaskedDiffusion
 from .processes import DirectPrediction, GaussianDiffusion, ResShiftScheduler
@@ -32,7 +33,7 @@ from .sde import OUVEScheduler
 from .transformer import TokenTransformer
 
 FORMAT_VERSION = 1
-BACKBONES = {"UNet2DModel": UNet2DModel, "TokenTransformer": TokenTransformer}
+BACKBONES = {"UNet2DModel": UNet2DModel, "TokenTransformer": TokenTransformer, "SeriesUNet": SeriesUNet}
 PROCESSES: dict[str, Any] = {cls.__name__: cls for cls in
                              (ResShiftScheduler, GaussianDiffusion, OUVEScheduler, DirectPrediction, MaskedDiffusion)}
 

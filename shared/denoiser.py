@@ -72,10 +72,10 @@ class ConditionalDenoiser(nn.Module):
         if self.concat_y:
             h = torch.cat([h, self._unshuffle(y).to(h.dtype)], dim=1)
         if cond is not None:
-            if cond.shape[-2:] != h.shape[-2:]:
+            if cond.shape[2:] != h.shape[2:]:   # the grid: (H, W) of images, (L,) of series
                 raise ValueError(
-                    f"conditioning grid {tuple(cond.shape[-2:])} does not match the backbone grid "
-                    f"{tuple(h.shape[-2:])}"
+                    f"conditioning grid {tuple(cond.shape[2:])} does not match the backbone grid "
+                    f"{tuple(h.shape[2:])}"
                 )
             h = torch.cat([h, cond.to(h.dtype)], dim=1)
         return h
