@@ -43,7 +43,7 @@ from typing import Callable, Optional
 
 import torch
 
-from .protocol import Denoise, Process, ProcessStepOutput
+from .protocol import Denoise, Process, ProcessStepOutput, uniform_tensor
 from .samplers import Callback, Progress, batch_timestep, sample, sample_posterior
 
 __all__ = ["GuidanceCounts", "Reward", "sample_value_guided", "best_of_n", "select"]
@@ -65,11 +65,6 @@ class GuidanceCounts:
     reward_calls: int = 0
 
 
-def _uniform(shape, generator, device) -> torch.Tensor:
-    where = generator.device if generator is not None else device
-    return torch.rand(shape, generator=generator, device=where).to(device)
-
-
 def select(values: torch.Tensor, alpha: float, generator=None) -> torch.Tensor:
     """Index per row of ``values`` (``(B, M)``) drawn with probability ``softmax(values / alpha)``;
     ``alpha == 0`` is the argmax. NaN and infinite values count as the worst score."""
@@ -79,7 +74,7 @@ def select(values: torch.Tensor, alpha: float, generator=None) -> torch.Tensor:
     if alpha == 0:
         return v.argmax(dim=1)
     probs = torch.softmax((v - v.max(dim=1, keepdim=True).values) / alpha, dim=1)
-    u = _uniform((v.shape[0], 1), generator, v.device).double()
+    u = uniform_tensor((v.shape[0], 1), generator, v.device).double()
     return (probs.cumsum(dim=1) < u).sum(dim=1).clamp(max=v.shape[1] - 1)
 
 

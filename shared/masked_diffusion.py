@@ -52,15 +52,9 @@ import torch.nn.functional as F
 from diffusers.configuration_utils import register_to_config
 
 from .processes import ProcessScheduler
-from .protocol import Denoise
+from .protocol import Denoise, uniform_tensor
 
 __all__ = ["MaskedDiffusion"]
-
-
-def _uniform(shape, generator, device) -> torch.Tensor:
-    """``U[0, 1)`` float32 draws from ``generator`` (on the generator's device), moved to ``device``."""
-    where = generator.device if generator is not None else device
-    return torch.rand(shape, generator=generator, device=where, dtype=torch.float32).to(device)
 
 
 class MaskedDiffusion(ProcessScheduler):
@@ -178,7 +172,7 @@ class MaskedDiffusion(ProcessScheduler):
         if timestep is None:
             return torch.full(y.shape, self.mask_index, dtype=torch.long, device=y.device)
         tokens = y.long()
-        return self.add_noise(tokens, _uniform(y.shape, generator, y.device), timestep, y=y)
+        return self.add_noise(tokens, uniform_tensor(y.shape, generator, y.device), timestep, y=y)
 
     # ----------------------------------------------------------------- parametrisation
     def network_input(self, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
@@ -228,12 +222,12 @@ class MaskedDiffusion(ProcessScheduler):
         p = self.unmask_probability(timestep, s)
         device = sample.device
         masked = sample == self.mask_index
-        reveal = masked & (_uniform(sample.shape, generator, device) < p)
+        reveal = masked & (uniform_tensor(sample.shape, generator, device) < p)
         probs = model_output.float()
         probs = probs.masked_fill(F.one_hot(torch.tensor(self.mask_index, device=probs.device),
                                             probs.shape[-1]).bool(), 0.0).clamp_min(0.0)
         # categorical draw by the exponential race: argmax_v p_v / E_v with E_v ~ Exp(1)
-        race = -torch.log(_uniform(probs.shape, generator, device).clamp_min(1e-30))
+        race = -torch.log(uniform_tensor(probs.shape, generator, device).clamp_min(1e-30))
         values = (probs / race).argmax(dim=-1).to(sample.dtype)
         prev = torch.where(reveal, values, sample)
         return self._output(prev, model_output, None, return_dict)
@@ -242,7 +236,7 @@ class MaskedDiffusion(ProcessScheduler):
     def sample_training_timesteps(self, batch_size: int, device=None, generator=None) -> torch.Tensor:
         """``t = t_min + (1 - t_min) u`` with ``u ~ U[0, 1)``, antithetic as MDLM:
         ``u_i = (u_i / B + i / B) mod 1`` (one draw per stratum of the batch)."""
-        u = _uniform((batch_size,), generator, "cpu")
+        u = uniform_tensor((batch_size,), generator, "cpu")
         if self.config.antithetic:
             u = (u / batch_size + torch.arange(batch_size) / batch_size) % 1.0
         return (self.config.t_min + (1.0 - self.config.t_min) * u).to(device)
@@ -256,7 +250,7 @@ class MaskedDiffusion(ProcessScheduler):
         (``x0.shape + (V,)``, SUBS). The mean runs over every position, as MDLM's per-token NLL.
         """
         t = self.sample_training_timesteps(x0.shape[0], device=x0.device, generator=generator)
-        x_t = self.add_noise(x0, _uniform(x0.shape, generator, x0.device), t, y=y)
+        x_t = self.add_noise(x0, uniform_tensor(x0.shape, generator, x0.device), t, y=y)
         probs = denoise(x_t, t)
         p_true = probs.float().gather(-1, x0.long().unsqueeze(-1)).squeeze(-1)
         nll = -torch.log(p_true.clamp_min(torch.finfo(torch.float32).tiny))

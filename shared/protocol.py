@@ -118,6 +118,13 @@ def grid_of(process: Process, num_inference_steps: Optional[int] = None) -> torc
     return probe.timesteps
 
 
+def uniform_tensor(shape, generator=None, device=None) -> torch.Tensor:
+    """``U[0, 1)`` float32 draws from ``generator`` (made on the generator's device, then moved to
+    ``device``), the uniform counterpart of diffusers' ``randn_tensor``."""
+    where = generator.device if generator is not None else device
+    return torch.rand(shape, generator=generator, device=where, dtype=torch.float32).to(device)
+
+
 def expand(values, like: torch.Tensor) -> torch.Tensor:
     """Reshape a per-sample vector ``(B,)`` (or a scalar) to broadcast against ``like``."""
     values = torch.as_tensor(values).to(device=like.device, dtype=like.dtype)

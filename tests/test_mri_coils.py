@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from restore.mri.coils import MIN_CALIB, centre_lines, espirit_maps
-from restore.mri.fourier import fft2c, ifft2c
+from restore.mri.fourier import ifft2c
 from restore.mri.simulate import simulate
 
 pytest.importorskip("sigpy")

@@ -57,7 +57,8 @@ class MRIReconstructionPipeline(Pipeline):
         if model is None and student is None:
             raise ValueError("a pipeline needs a model, a one-step student, or both")
         self.model, self.student = model, student
-        self.grid_multiple = grid_multiple([m for m in (model, student and student.denoiser) if m is not None])
+        denoisers = [model] if student is None else [model, student.denoiser]
+        self.grid_multiple = grid_multiple([d for d in denoisers if d is not None])
         self.last_run = RunInfo()
         self.to(device, torch_dtype)
 

@@ -137,6 +137,23 @@ def _standardise(y: np.ndarray) -> tuple[np.ndarray, float, float]:
     return (y - loc) / scale, loc, scale
 
 
+def _standardised_history(history, horizon: int, minimum: int, model: str):
+    """``(z, loc, scale, future index, notes)``: :func:`_history` standardised, at least ``minimum`` points."""
+    y, index, notes = _history(history, horizon)
+    if len(y) < minimum:
+        raise ValueError(f"{model} needs at least {minimum} points of history, got {len(y)}")
+    z, loc, scale = _standardise(y)
+    return z, loc, scale, index, notes
+
+
+def _simulated_paths(result, horizon: int, samples: int, seed: Seed):
+    """``(samples, horizon)`` paths simulated from the end of a statsmodels fit, or None for ``samples == 0``."""
+    if not samples:
+        return None
+    paths = result.simulate(horizon, anchor="end", repetitions=int(samples), rng=_rng(seed))
+    return np.asarray(paths, dtype=np.float64).reshape(horizon, int(samples)).T
+
+
 def _quiet_fit(fit):
     """``(result, converged)`` of ``fit()`` with every warning caught; ``(None, False)`` if it raises."""
     from statsmodels.tools.sm_exceptions import ConvergenceWarning
@@ -164,10 +181,7 @@ def ets(history, horizon: int, season: int = 1, levels: Sequence[float] = LEVELS
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
     levels = _check_levels(levels)
-    y, index, notes = _history(history, horizon)
-    if len(y) < 4:
-        raise ValueError(f"ETS needs at least 4 points of history, got {len(y)}")
-    z, loc, scale = _standardise(y)
+    z, loc, scale, index, notes = _standardised_history(history, horizon, 4, "ETS")
     data = pd.Series(z)                                   # statsmodels 0.15's get_prediction needs a pandas input
     m = int(season)
     seasonal = m > 1 and len(z) >= 2 * m + 2
@@ -202,10 +216,7 @@ def ets(history, horizon: int, season: int = 1, levels: Sequence[float] = LEVELS
                 continue
             frame = prediction.summary_frame(alpha=2 * min(q, 1 - q))
             rows.append(frame["pi_lower" if q < 0.5 else "pi_upper"].to_numpy(dtype=np.float64))
-        paths = None
-        if samples:
-            paths = np.asarray(result.simulate(horizon, anchor="end", repetitions=int(samples), rng=_rng(seed)),
-                               dtype=np.float64).reshape(horizon, int(samples)).T
+        paths = _simulated_paths(result, horizon, samples, seed)
     quantiles = loc + scale * np.stack(rows)
     return Forecast(name, levels, quantiles, loc + scale * mean, index,
                     None if paths is None else loc + scale * paths, tuple(notes))
@@ -221,10 +232,7 @@ def arima(history, horizon: int, season: int = 1, levels: Sequence[float] = LEVE
     from statsmodels.tsa.arima.model import ARIMA
 
     levels = _check_levels(levels)
-    y, index, notes = _history(history, horizon)
-    if len(y) < 5:
-        raise ValueError(f"ARIMA needs at least 5 points of history, got {len(y)}")
-    z, loc, scale = _standardise(y)
+    z, loc, scale, index, notes = _standardised_history(history, horizon, 5, "ARIMA")
     m = int(season)
     seasonal = (0, 1, 1, m) if m > 1 and len(z) >= 3 * m else (0, 0, 0, 0)
     if m > 1 and not any(seasonal):
@@ -251,10 +259,7 @@ def arima(history, horizon: int, season: int = 1, levels: Sequence[float] = LEVE
         forecast = result.get_forecast(horizon)
         mean = np.asarray(forecast.predicted_mean, dtype=np.float64)
         quantiles = _gaussian(mean, np.asarray(forecast.var_pred_mean, dtype=np.float64), levels)
-        paths = None
-        if samples:
-            paths = np.asarray(result.simulate(horizon, anchor="end", repetitions=int(samples), rng=_rng(seed)),
-                               dtype=np.float64).reshape(horizon, int(samples)).T
+        paths = _simulated_paths(result, horizon, samples, seed)
     return Forecast(name, levels, loc + scale * quantiles, loc + scale * mean, index,
                     None if paths is None else loc + scale * paths, tuple(notes))
 
