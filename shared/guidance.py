@@ -30,10 +30,12 @@ deterministic solver all candidates coincide and SVDD is plain sampling.
 
 Costs are counted per batch item: ``N`` steps with ``M`` candidates make ``M N`` reward calls and
 ``1 + M (N - 1)`` network evaluations (one at the start, ``M`` per candidate set except the last).
-Best-of-N with ``n = M N`` spends the same reward calls. A smaller budget can be spent on ``G < N``
-*guided steps* (``guided_steps``, evenly spaced over the grid, the last always among them; the
-others draw a single candidate and call no reward): ``M G`` reward calls and ``N + (M - 1) G'``
-evaluations, ``G'`` the guided steps before the last.
+Best-of-N with ``n = M N`` spends the same reward calls. A smaller budget is spent on ``G < N``
+*decisions* (``guided_steps``, evenly spaced from the first step): each candidate is then a
+*rollout* of about ``N / G`` steps, run to the next decision and scored there, so the candidates of a
+masked process differ by about ``L / G`` revealed tokens rather than by the under-one token of a single
+fine step. The cost is ``M G`` reward calls and still ``1 + M (N - 1)`` evaluations; ``G = 1`` is
+best-of-``M`` (``M`` independent paths, the best final sample kept), ``G = N`` the step-wise SVDD above.
 """
 
 from __future__ import annotations
@@ -84,8 +86,12 @@ def _pick(stack: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 
 class _ValueGuided:
-    """A process whose ``step`` is SVDD's selection among ``M`` candidates of the wrapped process's
-    step; everything else is the wrapped process. Used only inside :func:`sample_value_guided`."""
+    """A process whose ``step`` is SVDD's selection among ``M`` candidate rollouts of the wrapped
+    process's step; everything else is the wrapped process. Used only inside :func:`sample_value_guided`.
+
+    At a decision step ``i`` every candidate is rolled out with the wrapped ``step`` (and the denoiser)
+    up to the next decision step ``j``; the kept rollout's steps ``i + 1 .. j - 1`` are then replayed to
+    the outer sampler loop, with their x0 estimates served from a cache (no second evaluation)."""
 
     def __init__(self, process: Process, denoise: Denoise, reward: Reward, candidates: int, alpha: float,
                  decode: Callable[[torch.Tensor], torch.Tensor], counts: GuidanceCounts,
@@ -93,15 +99,17 @@ class _ValueGuided:
         self.process, self.denoise, self.reward = process, denoise, reward
         self.candidates, self.alpha, self.decode, self.counts = candidates, alpha, decode, counts
         self.guided_steps = guided_steps
-        self.cached: Optional[tuple[torch.Tensor, float, torch.Tensor]] = None   # (state, time, x0_hat)
+        self.cached: dict[float, tuple[torch.Tensor, torch.Tensor]] = {}   # time -> (state, x0_hat)
+        self.replay: dict[int, ProcessStepOutput] = {}                      # step index -> kept output
 
     def __getattr__(self, name):
         return getattr(self.process, name)
 
     def evaluate(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """The denoiser, reusing the chosen candidate's x0 estimate when asked for it again."""
-        if self.cached is not None and x is self.cached[0] and float(t.reshape(-1)[0]) == self.cached[1]:
-            return self.cached[2]
+        """The denoiser, reusing the kept rollout's x0 estimates when asked for them again."""
+        hit = self.cached.pop(float(t.reshape(-1)[0]), None)
+        if hit is not None and x is hit[0]:
+            return hit[1]
         self.counts.network_evaluations += 1
         return self.denoise(x, t)
 
@@ -112,42 +120,63 @@ class _ValueGuided:
             raise ValueError(f"the reward must return one value per item ({x0.shape[0]}), got {tuple(values.shape)}")
         return values
 
-    def guided(self, index: int, steps: int) -> bool:
-        """Whether step ``index`` of ``steps`` draws candidates: all of them, or ``guided_steps`` evenly
-        spaced ones ending at the last."""
-        if self.guided_steps is None or self.guided_steps >= steps:
-            return True
-        return index in {round(i) for i in torch.linspace(steps - 1, 0, self.guided_steps).tolist()}
+    def decisions(self, steps: int) -> list[int]:
+        """The steps that draw candidates: every step, or ``guided_steps`` evenly spaced ones from the first
+        (``G`` decisions split the ``N`` steps into ``G`` rollouts of about ``N / G`` steps)."""
+        g = steps if self.guided_steps is None else min(self.guided_steps, steps)
+        return sorted({(k * steps) // g for k in range(g)})
 
     def step(self, model_output, timestep, sample, *, y, generator=None, return_dict: bool = True):
         times = self.process.timesteps
         index = int(torch.argmin((times.detach().cpu().double() - float(timestep)).abs()))
-        last = index + 1 >= len(times)
-        if not self.guided(index, len(times)):
-            self.cached = None
-            return self.process.step(model_output, timestep, sample, y=y, generator=generator,
-                                     return_dict=return_dict)
-        prevs, means, estimates, values = [], [], [], []
-        for _ in range(self.candidates):
-            out = self.process.step(model_output, timestep, sample, y=y, generator=generator)
-            prevs.append(out.prev_sample)
-            means.append(out.prev_sample_mean)
-            if last:
-                values.append(self.score(out.prev_sample_mean))
-            else:
-                x0_hat = self.evaluate(out.prev_sample, batch_timestep(times[index + 1], y))
-                estimates.append(x0_hat)
-                decoded = self.decode(x0_hat)
-                if decoded.shape != out.prev_sample.shape:
-                    raise ValueError(
-                        f"the x0 estimate decodes to shape {tuple(decoded.shape)}, not the sample's "
-                        f"{tuple(out.prev_sample.shape)}: pass decode= (e.g. process.x0_tokens for a masked process)")
-                values.append(self.score(decoded))
-        chosen = select(torch.stack(values, dim=1), self.alpha, generator)
-        prev, mean = _pick(torch.stack(prevs), chosen), _pick(torch.stack(means), chosen)
-        self.cached = None if last else (prev, float(times[index + 1]), _pick(torch.stack(estimates), chosen))
-        out = ProcessStepOutput(prev_sample=prev, pred_original_sample=model_output, prev_sample_mean=mean)
-        return out if return_dict else (prev, model_output, mean)
+        out = self.replay.pop(index, None)
+        if out is None:
+            out = self.decide(index, model_output, sample, y, generator)
+        return out if return_dict else (out.prev_sample, out.pred_original_sample, out.prev_sample_mean)
+
+    def rollout(self, start: int, end: int, x0_hat, x, y, generator) -> tuple[list, torch.Tensor, Optional[torch.Tensor]]:
+        """One candidate: the wrapped steps ``start .. end - 1`` and its value at ``end``.
+
+        Returns ``(outputs, value, x0_end)``: every step's output (with the x0 estimate it used as
+        ``pred_original_sample``), the reward of the x0 estimate at ``end`` (of the final sample when
+        ``end`` is the last), and that estimate (None at the last)."""
+        times, outputs = self.process.timesteps, []
+        for k in range(start, end):
+            if k > start:
+                self.counts.network_evaluations += 1
+                x0_hat = self.denoise(x, batch_timestep(times[k], y))
+            out = self.process.step(x0_hat, times[k], x, y=y, generator=generator)
+            outputs.append(ProcessStepOutput(prev_sample=out.prev_sample, pred_original_sample=x0_hat,
+                                             prev_sample_mean=out.prev_sample_mean))
+            x = out.prev_sample
+        if end >= len(times):
+            return outputs, self.score(outputs[-1].prev_sample_mean), None
+        self.counts.network_evaluations += 1
+        x0_end = self.denoise(x, batch_timestep(times[end], y))
+        decoded = self.decode(x0_end)
+        if decoded.shape != x.shape:
+            raise ValueError(
+                f"the x0 estimate decodes to shape {tuple(decoded.shape)}, not the sample's "
+                f"{tuple(x.shape)}: pass decode= (e.g. process.x0_tokens for a masked process)")
+        return outputs, self.score(decoded), x0_end
+
+    def decide(self, index: int, model_output, sample, y, generator) -> ProcessStepOutput:
+        """Draw ``M`` rollouts from decision step ``index`` to the next, keep one by ``softmax(v / alpha)``;
+        queue its later steps for replay and cache its x0 estimates."""
+        times = self.process.timesteps
+        end = next((d for d in self.decisions(len(times)) if d > index), len(times))
+        rollouts = [self.rollout(index, end, model_output, sample, y, generator) for _ in range(self.candidates)]
+        chosen = select(torch.stack([value for _, value, _ in rollouts], dim=1), self.alpha, generator)
+        kept = [ProcessStepOutput(*(_pick(torch.stack([getattr(r[0][k], f) for r in rollouts]), chosen)
+                                    for f in ("prev_sample", "pred_original_sample", "prev_sample_mean")))
+                for k in range(end - index)]
+        self.replay = {index + k: out for k, out in enumerate(kept) if k > 0}
+        self.cached = {float(times[index + k]): (kept[k - 1].prev_sample, kept[k].pred_original_sample)
+                       for k in range(1, end - index)}
+        if end < len(times):
+            self.cached[float(times[end])] = (kept[-1].prev_sample,
+                                              _pick(torch.stack([r[2] for r in rollouts]), chosen))
+        return kept[0]
 
 
 def sample_value_guided(denoise: Denoise, process: Process, y: torch.Tensor, reward: Reward, *,
@@ -167,15 +196,16 @@ def sample_value_guided(denoise: Denoise, process: Process, y: torch.Tensor, rew
         alpha: temperature of the selection ``softmax(v / alpha)``; 0 takes the argmax.
         decode: maps the denoiser's x0 estimate to the sample's format before the reward reads it
             (default identity; ``process.x0_tokens`` for the masked process).
-        guided_steps: ``G``, draw candidates at ``G`` evenly spaced steps only (default: every step).
+        guided_steps: ``G``, draw candidate rollouts at ``G`` evenly spaced decision steps, each run to
+            the next decision (default: every step decides).
         num_inference_steps, generator, start, x_start, callback, progress: as every sampler's
             (:mod:`shared.samplers`); the callback sees the evaluations of the sampled path only,
             not those that score candidates.
 
     Returns:
         ``(samples, counts)``: the samples as :func:`shared.samplers.sample_posterior` returns them and
-        the per-item :class:`GuidanceCounts` (``M N`` reward calls, ``1 + M (N - 1)`` evaluations; with
-        ``guided_steps=G``: ``M G`` and ``N + (M - 1) G'``).
+        the per-item :class:`GuidanceCounts` (``M G`` reward calls, ``G = N`` by default, and
+        ``1 + M (N - 1)`` evaluations).
     """
     if candidates < 1:
         raise ValueError(f"candidates must be >= 1, got {candidates}")

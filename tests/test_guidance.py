@@ -90,17 +90,40 @@ def test_svdd_counts_are_exact():
 
 @pytest.mark.parametrize("guided", [1, 3, 7])
 def test_svdd_guided_steps_spend_the_stated_budget(guided):
+    """``G`` decisions cost ``M G`` reward calls and, with rollouts to the next decision, ``1 + M (N - 1)``
+    evaluations whatever ``G``; the outer loop's evaluations on the kept rollout come from the cache."""
     p, y, uniform, ones = masked_setup()
     denoise, reward = Counted(uniform), Counted(ones)
     steps, m = 7, 3
     out, counts = sample_value_guided(denoise, p, y, reward, candidates=m, num_inference_steps=steps,
                                       generator=gen(), decode=p.x0_tokens, guided_steps=guided)
-    before_last = guided - 1                     # the last step is always guided and costs no evaluation
-    assert counts == GuidanceCounts(network_evaluations=steps + (m - 1) * before_last, reward_calls=m * guided)
+    assert counts == GuidanceCounts(network_evaluations=1 + m * (steps - 1), reward_calls=m * guided)
     assert denoise.calls == counts.network_evaluations and reward.calls == counts.reward_calls
     assert torch.all(out != p.mask_index)
     with pytest.raises(ValueError, match="guided_steps"):
         sample_value_guided(uniform, p, y, ones, guided_steps=0, decode=p.x0_tokens)
+
+
+def test_svdd_with_one_decision_is_best_of_n():
+    """``G = 1``: ``M`` rollouts from the prior to the end, the best kept: best-of-``M`` draw for draw."""
+    p, y, uniform, ones = masked_setup(batch=8, length=10)
+    svdd, _ = sample_value_guided(uniform, p, y, ones, candidates=5, num_inference_steps=6, generator=gen(3),
+                                  decode=p.x0_tokens, guided_steps=1)
+    best, _ = best_of_n(uniform, p, y, ones, 5, num_inference_steps=6, generator=gen(3))
+    assert torch.equal(svdd, best)
+
+
+def test_svdd_rollouts_replay_the_kept_path():
+    """With ``G < N`` the sampler's own states are the kept rollout's: every state the callback sees
+    between decisions is a continuation of the previous one (revealed tokens never change)."""
+    p, y, uniform, ones = masked_setup(batch=6, length=12)
+    states = []
+    out, _ = sample_value_guided(uniform, p, y, ones, candidates=4, num_inference_steps=8, generator=gen(4),
+                                 decode=p.x0_tokens, guided_steps=2, callback=lambda step: states.append(step.sample))
+    assert len(states) == 8
+    for before, after in zip(states + [out], states[1:] + [out]):
+        revealed = before != p.mask_index
+        assert torch.equal(after[revealed], before[revealed])
 
 
 def test_svdd_is_reproducible_and_steers_the_masked_process():

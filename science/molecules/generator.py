@@ -8,10 +8,11 @@
 
 Guidance spends ``reward_calls`` reward evaluations per molecule, the same for both methods:
 
-* ``svdd`` (:func:`shared.guidance.sample_value_guided`): ``candidates`` (``M``) draws at
-  ``G = reward_calls // M`` evenly spaced steps of the ``num_inference_steps`` (``N``) grid, each
-  scored by the reward of its one-step x0 estimate, one kept by ``softmax(v / alpha)``
-  (``alpha = 0``: argmax); ``M`` is lowered to ``reward_calls`` when the budget is smaller;
+* ``svdd`` (:func:`shared.guidance.sample_value_guided`): ``G = reward_calls // M`` evenly spaced
+  decisions on the ``num_inference_steps`` (``N``) grid; at each, ``candidates`` (``M``) rollouts to
+  the next decision, each scored by the reward of its one-step x0 estimate there, one kept by
+  ``softmax(v / alpha)`` (``alpha = 0``: argmax); ``M`` is lowered to ``reward_calls`` when the budget
+  is smaller. It costs ``1 + M (N - 1)`` network evaluations per molecule, best-of-N ``reward_calls N``;
 * ``best-of-n`` (:func:`shared.guidance.best_of_n`): ``reward_calls`` independent molecules, the best kept.
 
 Rewards: :mod:`science.molecules.rewards` (``qed``, ``sa``, ``logp``, ``module:function`` or a callable).
