@@ -82,10 +82,11 @@ def _history(history, horizon: int) -> tuple[np.ndarray, pd.Index, list[str]]:
         raise ValueError(f"history {series.name!r} has non-numeric values") from None
     series, filled = fill_gaps(series)
     notes = [f"{filled} missing values of the history filled by interpolation"] if filled else []
-    return series.to_numpy(), _future_index(series.index, int(horizon)), notes
+    return series.to_numpy(), future_index(series.index, int(horizon)), notes
 
 
-def _future_index(index: pd.Index, horizon: int) -> pd.Index:
+def future_index(index: pd.Index, horizon: int) -> pd.Index:
+    """The ``horizon`` time stamps after ``index`` (its frequency; positions when it has none)."""
     if isinstance(index, pd.DatetimeIndex) and len(index) >= 3:
         freq = index.freq or pd.infer_freq(index)
         if freq is not None:
