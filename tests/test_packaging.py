@@ -40,12 +40,17 @@ INFERENCE = (
     "science", "science.molecules", "science.molecules.__main__", "science.molecules.cli",
     "science.molecules.generator", "science.molecules.rewards", "science.molecules.metrics",
     "science.molecules.tokens", "science.molecules.moses",
+    "science.forecast", "science.forecast.__main__", "science.forecast.cli", "science.forecast.table",
+    "science.forecast.forecaster", "science.forecast.windows", "science.forecast.baselines",
+    "science.forecast.metrics", "science.forecast.series",
 )
 #: Declared but never imported by name, and why.
 NOT_IMPORTED = {
     "jsonargparse": "LightningCLI's parser (experiments/__main__.py); the [signatures] extra reads docstrings",
     "nibabel": "restore.mri.volumes imports it under an ImportError guard that names the install command",
     "nilearn": "its wheel ships the MNI152 T1 template, read by path (restore.mri.volumes), never imported",
+    "iris-sample-data": "science.forecast.series imports it (for its path to SOI_Darwin.nc) under an ImportError guard "
+                        "that names the install command",
 }
 
 

@@ -51,6 +51,11 @@ def model_methods(args) -> dict:
             out[f"ResShift {k} step{'s' if k > 1 else ''}"] = (
                 lambda ctx, h, m, seed, k=k: fc.forecast(ctx, h, m, samples=args.samples, num_inference_steps=k,
                                                         generator=torch.Generator().manual_seed(seed)))
+    if args.tsdiff:
+        ts = Forecaster.from_pretrained(args.tsdiff, device="cpu")
+        out[f"TSDiff self-guided, {args.tsdiff_steps} steps"] = (
+            lambda ctx, h, m, seed: ts.forecast(ctx, h, m, samples=args.samples, num_inference_steps=args.tsdiff_steps,
+                                                generator=torch.Generator().manual_seed(seed)))
     return out
 
 
@@ -184,6 +189,7 @@ def main(argv=None) -> int:
     p = script_parser("python -m experiments.science.benchmark_forecast", __doc__)
     p.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="the residual-shift model folder ('' to skip)")
     p.add_argument("--tsdiff", default="", help="the self-guided unconditional model folder ('' to skip)")
+    p.add_argument("--tsdiff-steps", type=int, default=25, help="DDIM steps of the self-guided model")
     p.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4], help="sampler steps of the residual-shift model")
     p.add_argument("--samples", type=int, default=100, help="sample paths per forecast")
     p.add_argument("--series", nargs="*", default=None, help="registry series (default: all)")

@@ -86,13 +86,19 @@ def _history(history, horizon: int) -> tuple[np.ndarray, pd.Index, list[str]]:
 
 
 def future_index(index: pd.Index, horizon: int) -> pd.Index:
-    """The ``horizon`` time stamps after ``index`` (its frequency; positions when it has none)."""
+    """The ``horizon`` time stamps after ``index``: its frequency for dates and periods, its constant step
+    for numbers (years 1990, 1991, ... go on as 2021, 2022, ...); positions when it has neither."""
     if isinstance(index, pd.DatetimeIndex) and len(index) >= 3:
         freq = index.freq or pd.infer_freq(index)
         if freq is not None:
             return pd.date_range(index[-1], periods=horizon + 1, freq=freq, name=index.name)[1:]
     if isinstance(index, pd.PeriodIndex):
         return pd.period_range(index[-1] + 1, periods=horizon, freq=index.freq, name=index.name)
+    if pd.api.types.is_numeric_dtype(index) and len(index) >= 2:
+        values = index.to_numpy()
+        steps = np.diff(values)
+        if np.allclose(steps, steps[0]) and steps[0] > 0:
+            return pd.Index(values[-1] + steps[0] * np.arange(1, horizon + 1), name=index.name)
     return pd.RangeIndex(len(index), len(index) + horizon, name=index.name)
 
 

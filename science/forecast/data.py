@@ -11,6 +11,9 @@ a window of ``L = 96`` points (:mod:`.windows`) with a horizon ``H`` drawn from 
   walk, a season of 1, 4, 7, 12, 24 or 52 with random harmonics (additive or multiplicative), AR(1) noise,
   occasional level shifts and outliers: breadth the 18 real series cannot give.
 
+With ``unconditional`` the items are ``{"x0", "y": zeros}`` only: the training data of the self-guided
+unconditional model (TSDiff), which sees no base forecast and no masks and is conditioned at sampling time.
+
 Missing values are simulated in the context (the truth stays in ``x0``), so the same model imputes:
 with probability ``p_gaps`` a random 2-20 % of the context points, and with probability ``p_short`` the
 window's first points (a history shorter than the window). Item ``i`` of an epoch is a pure function of
@@ -92,8 +95,10 @@ class ForecastWindows(Dataset):
     """``size`` windows per epoch, half from real training parts, half synthetic (module docstring)."""
 
     def __init__(self, parts: list[tuple[np.ndarray, int]], size: int, max_horizon: int = 32, window: int = WINDOW,
-                 p_real: float = 0.5, p_gaps: float = 0.25, p_short: float = 0.2, seed: int = 0, fixed: bool = False):
+                 p_real: float = 0.5, p_gaps: float = 0.25, p_short: float = 0.2, seed: int = 0, fixed: bool = False,
+                 unconditional: bool = False):
         self.parts, self.size, self.max_horizon, self.window = parts, int(size), int(max_horizon), int(window)
+        self.unconditional = unconditional
         self.p_real, self.p_gaps, self.p_short, self.seed, self.fixed = p_real, p_gaps, p_short, seed, fixed
         self.epoch = 0
 
@@ -120,6 +125,8 @@ class ForecastWindows(Dataset):
         w = make_window(history, h, season, self.window, future=values[c:])
         truth = (values - w.loc) / w.scale
         x0 = np.where(np.isfinite(truth), truth, w.y)          # before a real series' start: the base values
+        if self.unconditional:
+            return {"x0": torch.from_numpy(x0.astype(np.float32))[None], "y": torch.zeros(1, self.window)}
         return {"x0": torch.from_numpy(x0.astype(np.float32))[None], "y": torch.from_numpy(w.y)[None],
                 "cond": torch.from_numpy(w.cond())}
 
@@ -129,7 +136,8 @@ class ForecastData(pl.LightningDataModule):
     validation set (``val_size`` items of the same mix, a different seed)."""
 
     def __init__(self, batch_size: int = 64, steps_per_epoch: int = 500, val_size: int = 256, max_horizon: int = 32,
-                 window: int = WINDOW, p_real: float = 0.5, num_workers: int = 0, seed: int = 0):
+                 window: int = WINDOW, p_real: float = 0.5, unconditional: bool = False, num_workers: int = 0,
+                 seed: int = 0):
         super().__init__()
         self.save_hyperparameters()
 
@@ -137,9 +145,9 @@ class ForecastData(pl.LightningDataModule):
         hp = self.hparams
         parts = training_parts()
         self.train_set = ForecastWindows(parts, hp.steps_per_epoch * hp.batch_size, hp.max_horizon, hp.window,
-                                         hp.p_real, seed=hp.seed)
+                                         hp.p_real, seed=hp.seed, unconditional=hp.unconditional)
         self.val_set = ForecastWindows(parts, hp.val_size, hp.max_horizon, hp.window, hp.p_real,
-                                       seed=hp.seed + 1, fixed=True)
+                                       seed=hp.seed + 1, fixed=True, unconditional=hp.unconditional)
 
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams

@@ -17,6 +17,12 @@ How a forecast is made (:mod:`.windows` for the window, :mod:`.data` for the tra
 3. the paths' future points, back in the series' units, give the mean and the quantiles
    (``numpy.quantile``); their missing context points are the imputation (:meth:`Forecaster.impute`).
 
+A self-guided unconditional model (TSDiff; ``extra.method == "tsdiff"`` in its ``model.json``, trained by
+``experiments/science/forecast_tsdiff.yaml``) goes through the same API: it sees no base forecast and is
+conditioned on the observed points only by observation self-guidance (:class:`shared.self_guidance.
+ObservationGuidance`, TSDiff's quantile form, sample ``k`` of ``N`` at level ``k / (N + 1)``) with the
+DDIM solver (25 steps by default; one forward and one backward per step).
+
 The season ``m`` of the base forecast comes from the time index (monthly 12, quarterly 4, weekly 52,
 daily 7, hourly 24, else 1) unless given.
 """
@@ -37,31 +43,15 @@ from shared.data_consistency import DataConsistency, LinearMeasurement
 from shared.files import InputError, device_from_string
 from shared.pipeline import Pipeline, RunInfo, as_dtype
 from shared.samplers import sample
+from shared.self_guidance import ObservationGuidance, sample_quantiles
 
 from .baselines import Forecast, future_index
 from .metrics import LEVELS
+from .series import infer_season
 from .windows import WINDOW, make_window
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_MODEL = WEIGHTS_DIR / "resshift"
-
-#: pandas offset prefixes -> season length
-SEASONS = {"M": 12, "MS": 12, "ME": 12, "Q": 4, "QS": 4, "QE": 4, "W": 52, "D": 7, "B": 5, "h": 24, "H": 24,
-           "A": 1, "AS": 1, "Y": 1, "YS": 1, "YE": 1}
-
-
-def infer_season(index) -> int:
-    """The season of a time index from its frequency (1 when there is none or it is not a calendar one)."""
-    freq = None
-    if isinstance(index, pd.PeriodIndex):
-        freq = index.freqstr
-    elif isinstance(index, pd.DatetimeIndex) and len(index) >= 3:
-        freq = index.freqstr or pd.infer_freq(index)
-    if not freq:
-        return 1
-    base = freq.split("-")[0].lstrip("0123456789")
-    return SEASONS.get(base, 1)
-
 
 def measurement_of(observed: torch.Tensor, values: torch.Tensor) -> LinearMeasurement:
     """Observed points as linear measurements ``A x = m * x`` (``A`` self-adjoint), data ``m * y``."""
@@ -71,8 +61,9 @@ def measurement_of(observed: torch.Tensor, values: torch.Tensor) -> LinearMeasur
 class Forecaster(Pipeline):
     """Probabilistic forecasts and imputation with a residual-shift model (module docstring)."""
 
-    def __init__(self, model, window: int = WINDOW, device: torch.device | str = "cpu", torch_dtype=torch.float32):
-        self.model, self.window = model, int(window)
+    def __init__(self, model, window: int = WINDOW, device: torch.device | str = "cpu", torch_dtype=torch.float32,
+                 method: str = "resshift", guidance_scale: float = 4.0):
+        self.model, self.window, self.method, self.guidance_scale = model, int(window), method, float(guidance_scale)
         self.last_run = RunInfo()
         self.to(device, torch_dtype)
 
@@ -87,7 +78,9 @@ class Forecaster(Pipeline):
         if not (folder / "model.json").is_file():
             raise InputError(f"{folder}: no forecasting model there (model.json missing)")
         model, meta = load_denoiser(folder, device=device_from_string(device))
-        return cls(model, int(meta["extra"].get("window", WINDOW)), device_from_string(device), as_dtype(torch_dtype))
+        extra = meta["extra"]
+        return cls(model, int(extra.get("window", WINDOW)), device_from_string(device), as_dtype(torch_dtype),
+                   extra.get("method", "resshift"), float(extra.get("guidance_scale", 4.0)))
 
     # ----------------------------------------------------------------- one series
     @torch.no_grad()
@@ -105,9 +98,16 @@ class Forecaster(Pipeline):
         as_batch = lambda a: torch.from_numpy(a).to(self.device, self.dtype).expand(n, -1, -1)  # noqa: E731
         y, cond = as_batch(w.y[None]), as_batch(w.cond())
         observed = cond[:, :1]
-        dc = DataConsistency(measurement_of(observed, y))
-        x0, nfe = sample(lambda x_t, t: self.model(x_t, t, y, cond), self.model.process, y,
-                         num_inference_steps=num_inference_steps, generator=generator, callback=dc)
+        if self.method == "tsdiff":
+            guided = ObservationGuidance(lambda x_t, t: self.model(x_t, t, torch.zeros_like(y), None),
+                                         self.model.process, y, observed, scale=self.guidance_scale, kind="quantile",
+                                         quantile=sample_quantiles(n).to(self.device).reshape(n, 1, 1))
+            x0, nfe = sample(guided, self.model.process, torch.zeros_like(y),
+                             num_inference_steps=num_inference_steps, generator=generator)
+        else:
+            dc = DataConsistency(measurement_of(observed, y))
+            x0, nfe = sample(lambda x_t, t: self.model(x_t, t, y, cond), self.model.process, y,
+                             num_inference_steps=num_inference_steps, generator=generator, callback=dc)
         self.last_run.network_evaluations += nfe
         return w, w.unscale(x0[:, 0].float().cpu().numpy())
 
@@ -127,7 +127,7 @@ class Forecaster(Pipeline):
         levels = tuple(float(q) for q in levels)
         missing = int(np.isnan(values[-(paths.shape[1] - int(horizon)):]).sum())
         notes = (f"{missing} missing values of the context imputed by the model",) if missing else ()
-        return Forecast("resshift", levels, np.quantile(future, levels, axis=0), future.mean(axis=0),
+        return Forecast(self.method, levels, np.quantile(future, levels, axis=0), future.mean(axis=0),
                         future_index(series.index, int(horizon)), future if keep_samples else None, notes)
 
     def impute(self, history, season: Optional[int] = None, samples: int = 32,
@@ -160,7 +160,7 @@ class Forecaster(Pipeline):
           are kept (``return_samples``: a ``sample`` dimension instead).
         """
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
-        start, self.last_run = time.perf_counter(), RunInfo(method="resshift")
+        start, self.last_run = time.perf_counter(), RunInfo(method=self.method)
         kw = dict(season=season, samples=samples, levels=quantiles, num_inference_steps=num_inference_steps,
                   generator=generator, keep_samples=return_samples)
         if isinstance(data, pd.Series):

@@ -56,6 +56,23 @@ import pandas as pd
 FREQUENCY = {"monthly": "MS", "quarterly": "QS-JAN", "yearly": "YS-JAN", "weekly": "W-SUN"}
 SEASON = {"monthly": 12, "quarterly": 4, "yearly": 1, "weekly": 52}
 HORIZON = {"monthly": 18, "quarterly": 8, "yearly": 6, "weekly": 13}
+#: pandas offset prefixes -> season length, for any time index (:func:`infer_season`)
+SEASONS = {"M": 12, "MS": 12, "ME": 12, "Q": 4, "QS": 4, "QE": 4, "W": 52, "D": 7, "B": 5, "h": 24, "H": 24,
+           "A": 1, "AS": 1, "Y": 1, "YS": 1, "YE": 1}
+
+
+def infer_season(index: pd.Index) -> int:
+    """The season of a time index from its frequency: monthly 12, quarterly 4, weekly 52, daily 7, business
+    days 5, hourly 24; 1 for yearly data, numeric times, or an index without a frequency."""
+    freq = None
+    if isinstance(index, pd.PeriodIndex):
+        freq = index.freqstr
+    elif isinstance(index, pd.DatetimeIndex) and len(index) >= 3:
+        freq = index.freqstr or pd.infer_freq(index)
+    freq = getattr(freq, "freqstr", freq)
+    if not freq:
+        return 1
+    return SEASONS.get(freq.split("-")[0].lstrip("0123456789"), 1)
 MAX_WINDOWS = 4
 HELD_OUT = 0.3
 PIP_TRAIN = "`pip install -e '.[train]'` (or `pip install {}`)"
@@ -180,12 +197,11 @@ def _elec_equip() -> pd.Series:
 
 def soi_path() -> Path:
     """``SOI_Darwin.nc`` of the iris-sample-data wheel (:class:`SeriesUnavailable` when not installed)."""
-    import importlib.util
-
     install = PIP_TRAIN.format("iris-sample-data")
-    if importlib.util.find_spec("iris_sample_data") is None:
-        raise SeriesUnavailable(f"iris-sample-data (SOI) is not installed: {install}")
-    import iris_sample_data                               # data only: its __init__ defines ``path``
+    try:
+        import iris_sample_data                           # data only: its __init__ defines ``path``
+    except ImportError:
+        raise SeriesUnavailable(f"iris-sample-data (SOI) is not installed: {install}") from None
 
     path = Path(iris_sample_data.path) / "SOI_Darwin.nc"
     if not path.is_file():
