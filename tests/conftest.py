@@ -54,6 +54,34 @@ def tiny_weights(tmp_path_factory):
     return root
 
 
+def tiny_forecast_model(folder):
+    """A random-weight forecasting model (ResShift, 4 steps, a 2-layer SeriesUNet) saved to ``folder``: only for
+    plumbing tests, its forecasts mean nothing."""
+    from shared.backbone1d import SeriesUNet
+    from shared.checkpoints import save_denoiser
+
+    torch.manual_seed(0)
+    network = SeriesUNet(in_channels=4, out_channels=1, width=8, layers=2)   # x_t, y, [observed, future]
+    process = ResShiftScheduler(num_train_timesteps=4, kappa=1.5, min_noise_level=0.2, etas_end=0.99, power=0.3)
+    denoiser = ConditionalDenoiser(network, process, unshuffle=1, skip=1.0, concat_y=True)
+    return save_denoiser(denoiser, folder, extra={"task": "forecasting", "window": 96})
+
+
+@pytest.fixture(scope="session")
+def tiny_forecast_weights(tmp_path_factory):
+    """A tiny random-weight forecasting model folder (plumbing tests only, never shipped)."""
+    return tiny_forecast_model(tmp_path_factory.mktemp("forecast") / "resshift")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run fastest on one thread (2 threads on a busy 2-core machine are ~40x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -23,37 +23,8 @@ QUANTILE_COLUMNS = [f"q{q:g}" for q in LEVELS]
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest on one thread (conftest asks for 2; on a busy 2-core machine that is ~40x slower)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def tiny_forecast_model(folder: Path) -> Path:
-    """A random-weight forecasting model (ResShift, 4 steps, a 2-layer SeriesUNet) saved to ``folder``: only for
-    plumbing tests, its forecasts mean nothing."""
-    import torch
-
-    from shared.backbone1d import SeriesUNet
-    from shared.checkpoints import save_denoiser
-    from shared.denoiser import ConditionalDenoiser
-    from shared.processes import ResShiftScheduler
-
-    torch.manual_seed(0)
-    network = SeriesUNet(in_channels=4, out_channels=1, width=8, layers=2)   # x_t, y, [observed, future]
-    process = ResShiftScheduler(num_train_timesteps=4, kappa=1.5, min_noise_level=0.2, etas_end=0.99, power=0.3)
-    denoiser = ConditionalDenoiser(network, process, unshuffle=1, skip=1.0, concat_y=True)
-    return save_denoiser(denoiser, folder, extra={"task": "forecasting", "window": 96})
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    """A tiny random-weight forecasting model folder (plumbing tests only, never shipped)."""
-    return tiny_forecast_model(tmp_path_factory.mktemp("forecast") / "resshift")
+def _one_thread(one_torch_thread):
+    """Every test of this file on one torch thread (conftest's one_torch_thread)."""
 
 
 def write(path: Path, text: str) -> Path:
@@ -310,11 +281,11 @@ def test_input_error_leaves_no_output(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
 
 
-def test_resshift_end_to_end(tmp_path, tiny_model):
+def test_resshift_end_to_end(tmp_path, tiny_forecast_weights):
     src = co2_csv(tmp_path / "co2.csv", nan_at=-3)
     out, paths = tmp_path / "out.csv", tmp_path / "paths.csv"
     args = [str(src), "-o", str(out), "--horizon", "5", "--samples", "6", "--samples-out", str(paths),
-            "--weights", str(tiny_model), "--device", "cpu", "--seed", "1"]
+            "--weights", str(tiny_forecast_weights), "--device", "cpu", "--seed", "1"]
     proc, _ = python(*args)
     assert proc.returncode == 0, proc.stderr
     assert "2 series x 5 steps" in proc.stdout and "resshift, season 12, 8 network evaluations" in proc.stdout

@@ -4,7 +4,6 @@ reproducibility. The model is untrained: these tests check the plumbing, never t
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,36 +18,14 @@ QUANTILE_COLUMNS = [f"q{q:g}" for q in LEVELS]
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest on one thread (conftest asks for 2; on a busy 2-core machine that is ~40x slower)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def tiny_forecast_model(folder: Path) -> Path:
-    """A random-weight forecasting model (ResShift, 4 steps, a 2-layer SeriesUNet) saved to ``folder``: only for
-    plumbing tests, its forecasts mean nothing."""
-    from shared.backbone1d import SeriesUNet
-    from shared.checkpoints import save_denoiser
-    from shared.denoiser import ConditionalDenoiser
-    from shared.processes import ResShiftScheduler
-
-    torch.manual_seed(0)
-    network = SeriesUNet(in_channels=4, out_channels=1, width=8, layers=2)   # x_t, y, [observed, future]
-    process = ResShiftScheduler(num_train_timesteps=4, kappa=1.5, min_noise_level=0.2, etas_end=0.99, power=0.3)
-    denoiser = ConditionalDenoiser(network, process, unshuffle=1, skip=1.0, concat_y=True)
-    return save_denoiser(denoiser, folder, extra={"task": "forecasting", "window": 96})
+def _one_thread(one_torch_thread):
+    """Every test of this file on one torch thread (conftest's one_torch_thread)."""
 
 
 @pytest.fixture(scope="module")
-def forecaster(tmp_path_factory) -> Forecaster:
+def forecaster(tiny_forecast_weights) -> Forecaster:
     """The Forecaster of a tiny random-weight model (plumbing tests only, never shipped)."""
-    return Forecaster.from_pretrained(tiny_forecast_model(tmp_path_factory.mktemp("forecast") / "resshift"),
-                                      device="cpu")
+    return Forecaster.from_pretrained(tiny_forecast_weights, device="cpu")
 
 
 @pytest.fixture(scope="module")

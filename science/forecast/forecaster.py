@@ -53,6 +53,15 @@ from .windows import WINDOW, make_window
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_MODEL = WEIGHTS_DIR / "resshift"
 
+def _numeric(history) -> tuple[pd.Series, np.ndarray]:
+    """``(series, float values)`` of a pandas Series or 1-D array; :class:`InputError` when not numeric."""
+    series = history if isinstance(history, pd.Series) else pd.Series(np.asarray(history).ravel())
+    try:
+        return series, series.astype(np.float64).to_numpy()
+    except (TypeError, ValueError):
+        raise InputError(f"history {series.name!r} has non-numeric values") from None
+
+
 def measurement_of(observed: torch.Tensor, values: torch.Tensor) -> LinearMeasurement:
     """Observed points as linear measurements ``A x = m * x`` (``A`` self-adjoint), data ``m * y``."""
     return LinearMeasurement(lambda x: x * observed, lambda r: r * observed, values * observed)
@@ -116,11 +125,7 @@ class Forecaster(Pipeline):
                  generator: Optional[torch.Generator] = None, keep_samples: bool = False) -> Forecast:
         """A :class:`.baselines.Forecast` (quantiles at ``levels``, mean, future index, optional paths) of one
         history: a pandas Series on a regular index or a 1-D array; NaNs are missing values."""
-        series = history if isinstance(history, pd.Series) else pd.Series(np.asarray(history, dtype=np.float64).ravel())
-        try:
-            values = series.astype(np.float64).to_numpy()
-        except (TypeError, ValueError):
-            raise InputError(f"history {series.name!r} has non-numeric values") from None
+        series, values = _numeric(history)
         season = infer_season(series.index) if season is None else int(season)
         _, paths = self.paths(values, horizon, season, samples, num_inference_steps, generator)
         future = paths[:, -int(horizon):]
@@ -134,8 +139,7 @@ class Forecaster(Pipeline):
                generator: Optional[torch.Generator] = None) -> pd.Series:
         """``history`` with its missing values in the last window replaced by the median of ``samples``
         sampled completions (observed values are kept exactly)."""
-        series = history if isinstance(history, pd.Series) else pd.Series(np.asarray(history, dtype=np.float64).ravel())
-        values = series.astype(np.float64).to_numpy()
+        series, values = _numeric(history)
         season = infer_season(series.index) if season is None else int(season)
         _, paths = self.paths(values, 1, season, samples, generator=generator)
         context = np.median(paths[:, :-1], axis=0)
