@@ -83,6 +83,22 @@ def fail(message: str) -> int:
     return 2
 
 
+def preflight(args, problem: Optional[str], output) -> Optional[int]:
+    """Checks of a single-output command before anything heavy loads: the exit code to return now (the
+    argument ``problem``, a bad ``--device``, or 0 when ``--skip-existing`` finds ``output``), else None."""
+    if problem:
+        return fail(problem)
+    try:
+        check_device_name(args.device)
+    except InputError as err:
+        return fail(str(err))
+    if args.skip_existing and Path(output).exists():
+        if not args.quiet:
+            print(f"{output} exists: skipped")
+        return 0
+    return None
+
+
 def progress(total: int, unit: str, quiet: bool = False):
     """A transient progress bar over the parts of one file (tiles, chunks); hidden when
     ``quiet`` or when there is a single part. Call ``update(1)`` per part, then ``close()``."""

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from shared.cli import add_common_options, fail, model_options, progress
+from shared.cli import add_common_options, fail, model_options, preflight, progress
 
 METHODS = ("resshift", "seasonal-naive", "ets", "arima")
 INPUT_KINDS = (".csv", ".tsv", ".txt")
@@ -129,20 +129,12 @@ def load_forecaster(args):
 
 
 def run(args) -> int:
-    from shared.files import InputError, check_device_name
+    from shared.files import InputError
 
-    problem = check_args(args)
-    if problem:
-        return fail(problem)
-    try:
-        check_device_name(args.device)
-    except InputError as err:
-        return fail(str(err))
     output = Path(args.output)
-    if args.skip_existing and output.exists():
-        if not args.quiet:
-            print(f"{output} exists: skipped")
-        return 0
+    code = preflight(args, check_args(args), output)
+    if code is not None:
+        return code
     import dataclasses
 
     from shared.files import device_from_string, remove_stale_temporaries

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from shared.cli import add_common_options, fail, model_options, package_version, progress
+from shared.cli import add_common_options, fail, model_options, package_version, preflight, progress
 
 GUIDANCE = ("none", "svdd", "best-of-n")
 INPUT_KINDS = (".csv", ".smi", ".txt")
@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reward", default=None, help="qed, sa, logp, or module:function (smiles -> float)")
     s.add_argument("--guidance", choices=GUIDANCE, default="none", help="reward steering (needs --reward)")
     s.add_argument("--reward-calls", type=int, default=32, help="reward evaluations per molecule (svdd, best-of-n)")
-    s.add_argument("--candidates", type=int, default=4, help="svdd: candidates per guided step")
+    s.add_argument("--candidates", type=int, default=8,
+                   help="svdd: candidate rollouts per decision (reward-calls // candidates decisions)")
     s.add_argument("--alpha", type=float, default=0.0, help="svdd: selection temperature (0: argmax)")
     s.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
     s.add_argument("--batch-size", type=int, default=256, help="molecules per batch")
@@ -68,20 +69,12 @@ def check_sample(args) -> Optional[str]:
 
 
 def sample(args) -> int:
-    from shared.files import InputError, check_device_name
+    from shared.files import InputError
 
-    problem = check_sample(args)
-    if problem:
-        return fail(problem)
-    try:
-        check_device_name(args.device)
-    except InputError as err:
-        return fail(str(err))
     output = Path(args.output)
-    if args.skip_existing and output.exists():
-        if not args.quiet:
-            print(f"{output} exists: skipped")
-        return 0
+    code = preflight(args, check_sample(args), output)
+    if code is not None:
+        return code
     import torch
 
     from shared.files import atomic_write
