@@ -51,6 +51,8 @@ NOT_IMPORTED = {
     "nilearn": "its wheel ships the MNI152 T1 template, read by path (restore.mri.volumes), never imported",
     "iris-sample-data": "science.forecast.series imports it (for its path to SOI_Darwin.nc) under an ImportError guard "
                         "that names the install command",
+    "pvlib": "its wheel ships LinkeTurbidities.h5 and Altitude.h5, read by path (science.downscale.fields), never imported",
+    "h5netcdf": "xarray's NetCDF-4 engine (engine=\"h5netcdf\" in science.downscale.fields), never imported by name",
 }
 
 
