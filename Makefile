@@ -3,7 +3,8 @@
 #   make test   set everything up, run the test suite
 # Other targets: make data (Debian photos, sounds, MR volumes used for training/benchmarks), make train-sr,
 # make train-sr-baseline, make bench-sr, make train-se, make bench-se, make train-mri,
-# make train-mri-baselines, make bench-mri,
+# make train-mri-baselines, make bench-mri, make train-molecules, make train-molecules-baseline,
+# make bench-molecules, make train-forecast, make bench-forecast,
 # make ship FROM=runs/NAME/pretrained TO=WEIGHTS_FOLDER (replace shipped weights, keep the model card).
 
 VENV   ?= .venv
@@ -25,7 +26,8 @@ DATA_PACKAGES := opencv-doc sound-theme-freedesktop oxygen-sounds deepin-sound-t
 # Debian package the tests need: the MR validation subject of the MRI quality smoke test (1.7 MB).
 TEST_DATA_PACKAGES := insighttoolkit5-examples
 
-.PHONY: demo test system test-data data train-mri train-mri-baselines bench-mri train-sr train-sr-baseline bench-sr train-se bench-se ship clean
+.PHONY: demo test system test-data data train-mri train-mri-baselines bench-mri train-sr train-sr-baseline bench-sr \
+        train-se bench-se train-molecules train-molecules-baseline bench-molecules train-forecast bench-forecast ship clean
 
 # $(call pip_install,EXTRAS): create the venv if needed, install the project with EXTRAS ("" or "[x]").
 define pip_install
@@ -135,6 +137,26 @@ train-mri-baselines: $(STAMP_TRAIN) data
 bench-mri: $(STAMP_BENCH) data
 	$(PY) -m experiments.restore.tune_mri_cs
 	$(PY) -m experiments.restore.benchmark_mri
+
+# Reproduce the shipped molecule model (MOSES in the molsets wheel), then the benchmark's CharRNN baseline.
+train-molecules: $(STAMP_TRAIN)
+	$(PY) -m experiments fit --config experiments/science/molecules_mdlm_selfies.yaml
+	$(call ship_weights,runs/molecules_mdlm_selfies/pretrained,science/molecules/weights/mdlm)
+
+train-molecules-baseline: $(STAMP_TRAIN)
+	$(PY) -m experiments fit --config experiments/science/molecules_charrnn.yaml
+	$(call ship_weights,runs/molecules_charrnn/pretrained,experiments/science/baselines/molecules_charrnn)
+
+bench-molecules: $(STAMP_BENCH)
+	$(PY) -m experiments.science.benchmark_molecules
+
+# Reproduce the shipped forecaster (series from statsmodels and iris-sample-data, synthetic series).
+train-forecast: $(STAMP_TRAIN)
+	$(PY) -m experiments fit --config experiments/science/forecast_resshift.yaml
+	$(call ship_weights,runs/forecast_resshift/pretrained,science/forecast/weights/resshift)
+
+bench-forecast: $(STAMP_BENCH)
+	$(PY) -m experiments.science.benchmark_forecast
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

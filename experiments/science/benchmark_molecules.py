@@ -29,6 +29,8 @@ HERE = Path(__file__).parent
 RESULTS = HERE / "results"
 DEFAULTS = {"weights": HERE.parents[1] / "science" / "molecules" / "weights" / "mdlm",
             "charrnn": HERE / "baselines" / "molecules_charrnn"}
+#: SVDD candidates per decision of the generator (MoleculeGenerator.sample's default)
+DEFAULT_CANDIDATES = 8
 #: MOSES's published CharRNN (Polykovskiy et al. 2020, table 2), for reference only.
 MOSES_CHARRNN = {"validity": 0.975, "unique@10k": 0.999, "novelty": 0.842, "fcd_test": 0.073}
 
@@ -70,15 +72,19 @@ def quality(name: str, smiles: list[str], context: dict, seconds: float, nfe: fl
     return row
 
 
-def steering(gen, budgets: list[int], n: int, seed: int) -> list[dict]:
+def steering(gen, budgets: list[int], n: int, seed: int, candidates: list[int]) -> list[dict]:
     rows = []
-    settings = [("unguided", "none", 0)] + [(f"{g} K={k}", g, k) for k in budgets for g in ("best-of-n", "svdd")]
-    for name, guidance, k in settings:
+    settings = [("unguided", "none", 0, 1)]
+    for k in budgets:
+        settings.append((f"best-of-n K={k}", "best-of-n", k, 1))
+        settings += [(f"svdd K={k}" + ("" if m == DEFAULT_CANDIDATES else f" M={m}"), "svdd", k, m)
+                     for m in candidates if m <= k]
+    for name, guidance, k, m in settings:
         start = time.perf_counter()
         out = gen.sample(n, reward="qed" if guidance != "none" else None, guidance=guidance, reward_calls=max(k, 1),
-                         generator=torch.Generator().manual_seed(seed))
+                         candidates=m, generator=torch.Generator().manual_seed(seed))
         q = np.sort(out.rewards["qed"])[::-1]
-        rows.append({"method": name, "guidance": guidance, "reward_calls": out.reward_calls,
+        rows.append({"method": name, "guidance": guidance, "candidates": m, "reward_calls": out.reward_calls,
                      "nfe_per_molecule": out.network_evaluations, "validity": float(np.mean(out.valid)),
                      "mean_qed": float(q.mean()), "top10_qed": float(q[: max(1, n // 10)].mean()),
                      "seconds_per_molecule": (time.perf_counter() - start) / n})
@@ -101,6 +107,8 @@ def targets(rows: list[dict], steer: list[dict], budgets: list[int]) -> dict:
     if rnn is not None:
         value = rnn["fcd_test"] - ours["fcd_test"]
         out["FCD/test <= CharRNN's (CharRNN - ours >= 0)"] = {"value": value, "pass": value >= 0}
+    if not steer:
+        return out
     base = next(r for r in steer if r["guidance"] == "none")
     for k in budgets:
         svdd = next(r for r in steer if r["method"] == f"svdd K={k}")
@@ -145,7 +153,7 @@ def run(args) -> dict:
         smiles = [tok.decode(t) for t in tokens.tolist()]
         rows.append(quality("CharRNN (same budget)", smiles, context, time.perf_counter() - start, tok.length))
         print_row(rows[-1])
-    steer = steering(gen, args.budgets, args.steer, args.seed)
+    steer = steering(gen, args.budgets, args.steer, args.seed, args.candidates) if args.steer > 0 else []
     return {"rows": rows, "steering": steer, "moses_charrnn_published": MOSES_CHARRNN,
             "targets": targets(rows, steer, args.budgets),
             "setup": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
@@ -170,11 +178,14 @@ def plot(result: dict, path: Path) -> None:
         ax.set_title(f"{prop} of valid molecules")
     axes[0].legend(fontsize=7)
     steer = result["steering"]
-    for guidance, marker in (("best-of-n", "s"), ("svdd", "o")):
-        rows = [r for r in steer if r["guidance"] == guidance]
-        axes[3].plot([r["reward_calls"] for r in rows], [r["mean_qed"] for r in rows], marker=marker, label=guidance)
-    base = next(r for r in steer if r["guidance"] == "none")
-    axes[3].axhline(base["mean_qed"], color="gray", ls="--", label="unguided")
+    lines = [("best-of-n", 1, "best-of-n", "s")] + [("svdd", m, f"svdd, {m} candidates", "o")
+                                                     for m in sorted({r["candidates"] for r in steer
+                                                                      if r["guidance"] == "svdd"})]
+    for guidance, m, label, marker in lines:
+        rows = [r for r in steer if r["guidance"] == guidance and r["candidates"] == m]
+        axes[3].plot([r["reward_calls"] for r in rows], [r["mean_qed"] for r in rows], marker=marker, label=label)
+    for base in (r for r in steer if r["guidance"] == "none"):
+        axes[3].axhline(base["mean_qed"], color="gray", ls="--", label="unguided")
     axes[3].set_xscale("log")
     axes[3].set_xlabel("reward calls per molecule")
     axes[3].set_ylabel("mean QED")
@@ -191,6 +202,8 @@ def main(argv=None) -> int:
     p.add_argument("--reference", type=int, default=10_000, help="test / test_scaffolds molecules for FCD, SNN")
     p.add_argument("--steer", type=int, default=200, help="molecules per steering row")
     p.add_argument("--budgets", type=int, nargs="+", default=[8, 32, 128])
+    p.add_argument("--candidates", type=int, nargs="+", default=[4, DEFAULT_CANDIDATES],
+                   help="SVDD candidates per decision (rows; the generator's default is the target row)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS / "benchmark_molecules"))

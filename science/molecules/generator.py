@@ -12,7 +12,8 @@ Guidance spends ``reward_calls`` reward evaluations per molecule, the same for b
   decisions on the ``num_inference_steps`` (``N``) grid; at each, ``candidates`` (``M``) rollouts to
   the next decision, each scored by the reward of its one-step x0 estimate there, one kept by
   ``softmax(v / alpha)`` (``alpha = 0``: argmax); ``M`` is lowered to ``reward_calls`` when the budget
-  is smaller. It costs ``1 + M (N - 1)`` network evaluations per molecule, best-of-N ``reward_calls N``;
+  is smaller (default ``M = 8``: with 8 reward calls one decision, which is best-of-8; with 32, four). It
+  costs ``1 + M (N - 1)`` network evaluations per molecule, best-of-N ``reward_calls N``;
 * ``best-of-n`` (:func:`shared.guidance.best_of_n`): ``reward_calls`` independent molecules, the best kept.
 
 Rewards: :mod:`science.molecules.rewards` (``qed``, ``sa``, ``logp``, ``module:function`` or a callable).
@@ -103,7 +104,7 @@ class MoleculeGenerator(Pipeline):
     # ----------------------------------------------------------------- sampling
     @torch.no_grad()
     def sample(self, n: int, *, reward: Union[str, Callable[[str], float], None] = None, guidance: str = "none",
-               reward_calls: int = 32, candidates: int = 4, alpha: float = 0.0,
+               reward_calls: int = 32, candidates: int = 8, alpha: float = 0.0,
                num_inference_steps: Optional[int] = None, batch_size: int = 256,
                generator: Optional[torch.Generator] = None,
                progress: Optional[Callable[[int], None]] = None) -> Molecules:
