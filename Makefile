@@ -4,7 +4,7 @@
 # Other targets: make data (Debian photos, sounds, MR volumes used for training/benchmarks), make train-sr,
 # make train-sr-baseline, make bench-sr, make train-se, make bench-se, make train-mri,
 # make train-mri-baselines, make bench-mri, make train-molecules, make train-molecules-baseline,
-# make bench-molecules, make train-forecast, make bench-forecast,
+# make bench-molecules, make train-forecast, make train-forecast-baseline, make bench-forecast,
 # make ship FROM=runs/NAME/pretrained TO=WEIGHTS_FOLDER (replace shipped weights, keep the model card).
 
 VENV   ?= .venv
@@ -27,7 +27,8 @@ DATA_PACKAGES := opencv-doc sound-theme-freedesktop oxygen-sounds deepin-sound-t
 TEST_DATA_PACKAGES := insighttoolkit5-examples
 
 .PHONY: demo test system test-data data train-mri train-mri-baselines bench-mri train-sr train-sr-baseline bench-sr \
-        train-se bench-se train-molecules train-molecules-baseline bench-molecules train-forecast bench-forecast ship clean
+        train-se bench-se train-molecules train-molecules-baseline bench-molecules train-forecast train-forecast-baseline bench-forecast \
+        ship clean
 
 # $(call pip_install,EXTRAS): create the venv if needed, install the project with EXTRAS ("" or "[x]").
 define pip_install
@@ -154,6 +155,10 @@ bench-molecules: $(STAMP_BENCH)
 train-forecast: $(STAMP_TRAIN)
 	$(PY) -m experiments fit --config experiments/science/forecast_resshift.yaml
 	$(call ship_weights,runs/forecast_resshift/pretrained,science/forecast/weights/resshift)
+
+train-forecast-baseline: $(STAMP_TRAIN)
+	$(PY) -m experiments fit --config experiments/science/forecast_tsdiff.yaml
+	$(call ship_weights,runs/forecast_tsdiff/pretrained,experiments/science/baselines/forecast_tsdiff)
 
 bench-forecast: $(STAMP_BENCH)
 	$(PY) -m experiments.science.benchmark_forecast

@@ -6,7 +6,8 @@ yearly 6; up to 4 windows, never seen in training). Methods, all at the quantile
 seasonal naive (seasonal random walk spread), statsmodels ETS (damped additive trend, additive season) and
 ARIMA (:mod:`science.forecast.baselines`); the residual-shift model (``--weights``) at ``--steps`` sampler
 steps with ``--samples`` paths (quantiles read off the paths); the self-guided unconditional model (TSDiff
-style) when ``--tsdiff`` names one.
+style, ``--tsdiff``: DDIM with quantile self-guidance, ``--tsdiff-steps`` steps, one forward and one backward
+each).
 
 Metrics (GluonTS definitions, :mod:`science.forecast.metrics`): the weighted quantile loss wQL of each
 series over its windows (the "CRPS" TSDiff reports), MASE, 80 % interval coverage, seconds per series.
@@ -26,8 +27,9 @@ import torch
 
 from ..report import run_script, save_figure, script_parser
 
-RESULTS = Path(__file__).resolve().parents[1] / "results"
+RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[2] / "science" / "forecast" / "weights" / "resshift"
+DEFAULT_TSDIFF = Path(__file__).resolve().parent / "baselines" / "forecast_tsdiff"
 FAN_SERIES = ("co2", "sunspots", "macro_realgdp", "elec_equip", "soi_darwin", "synthetic_trend_season")
 
 
@@ -151,7 +153,7 @@ def plot(result: dict, path: Path) -> None:
 
     fans = result["fans"]
     names = [n for n in FAN_SERIES if n in fans]
-    ours = next((s["method"] for s in result["summary"] if s["method"].startswith("ResShift")), None)
+    ours = ([s["method"] for s in result["summary"] if s["method"].startswith("ResShift")] or [None])[-1]   # most steps
     cols = 3
     rows = max(1, -(-len(names) // cols)) + 1
     fig = plt.figure(figsize=(5 * cols, 3.2 * rows))
@@ -188,7 +190,7 @@ def plot(result: dict, path: Path) -> None:
 def main(argv=None) -> int:
     p = script_parser("python -m experiments.science.benchmark_forecast", __doc__)
     p.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="the residual-shift model folder ('' to skip)")
-    p.add_argument("--tsdiff", default="", help="the self-guided unconditional model folder ('' to skip)")
+    p.add_argument("--tsdiff", default=str(DEFAULT_TSDIFF), help="the self-guided unconditional model folder ('' to skip)")
     p.add_argument("--tsdiff-steps", type=int, default=25, help="DDIM steps of the self-guided model")
     p.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4], help="sampler steps of the residual-shift model")
     p.add_argument("--samples", type=int, default=100, help="sample paths per forecast")
