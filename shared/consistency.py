@@ -35,7 +35,7 @@ model gives 1, 2, 4 ... steps.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 from diffusers.utils.torch_utils import randn_tensor

@@ -13,7 +13,7 @@ configuration once (``ConfigMixin``), saves and loads with ``save_pretrained`` /
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import torch

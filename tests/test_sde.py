@@ -180,7 +180,7 @@ def test_consistency_boundary_condition():
     assert float(c_skip[1]) == pytest.approx(0.04 / (0.16 + 0.04))
     for process in (OUVEScheduler(), ResShiftScheduler()):
         grid = consistency_grid(process, 10)
-        y, x = torch.randn(2, 2, 4, 4), torch.randn(2, 2, 4, 4)
+        x = torch.randn(2, 2, 4, 4)
         for level in ("effective", "marginal"):
             f = consistency_function(lambda x, t: torch.randn_like(x), process, 0.1, grid[0], level)
             assert torch.allclose(f(x, grid[0].expand(2)), x)

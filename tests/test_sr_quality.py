@@ -1,7 +1,6 @@
 """Quality smoke test of the SHIPPED models on held-out validation photos (never trained on)."""
 
 import pytest
-import torch
 
 from restore import SuperResolutionPipeline
 from restore.sr.data import validation_pairs
