@@ -40,6 +40,8 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
+from shared.files import InputError
+
 from .metrics import LEVELS
 from .series import fill_gaps
 
@@ -71,16 +73,21 @@ class Forecast:
         return pd.DataFrame(columns, index=self.index)
 
 
+def numeric_series(history) -> pd.Series:
+    """``history`` (a pandas Series or any 1-D array) as a float Series, index kept; :class:`InputError`
+    (a ``ValueError``) naming it when a value is not numeric."""
+    series = history if isinstance(history, pd.Series) else pd.Series(np.asarray(history).ravel())
+    try:
+        return series.astype(np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"history {series.name!r} has non-numeric values") from None
+
+
 def _history(history, horizon: int) -> tuple[np.ndarray, pd.Index, list[str]]:
     """``(values, future index, notes)`` of a history: numeric, 1-D, gaps filled."""
     if int(horizon) < 1:
         raise ValueError(f"horizon must be at least 1, got {horizon}")
-    series = history if isinstance(history, pd.Series) else pd.Series(np.asarray(history).ravel())
-    try:
-        series = series.astype(np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"history {series.name!r} has non-numeric values") from None
-    series, filled = fill_gaps(series)
+    series, filled = fill_gaps(numeric_series(history))
     notes = [f"{filled} missing values of the history filled by interpolation"] if filled else []
     return series.to_numpy(), future_index(series.index, int(horizon)), notes
 

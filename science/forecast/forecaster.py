@@ -45,22 +45,13 @@ from shared.pipeline import Pipeline, RunInfo, as_dtype
 from shared.samplers import sample
 from shared.self_guidance import ObservationGuidance, sample_quantiles
 
-from .baselines import Forecast, future_index
+from .baselines import Forecast, future_index, numeric_series
 from .metrics import LEVELS
 from .series import infer_season
 from .windows import WINDOW, make_window
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_MODEL = WEIGHTS_DIR / "resshift"
-
-def _numeric(history) -> tuple[pd.Series, np.ndarray]:
-    """``(series, float values)`` of a pandas Series or 1-D array; :class:`InputError` when not numeric."""
-    series = history if isinstance(history, pd.Series) else pd.Series(np.asarray(history).ravel())
-    try:
-        return series, series.astype(np.float64).to_numpy()
-    except (TypeError, ValueError):
-        raise InputError(f"history {series.name!r} has non-numeric values") from None
-
 
 def measurement_of(observed: torch.Tensor, values: torch.Tensor) -> LinearMeasurement:
     """Observed points as linear measurements ``A x = m * x`` (``A`` self-adjoint), data ``m * y``."""
@@ -125,7 +116,8 @@ class Forecaster(Pipeline):
                  generator: Optional[torch.Generator] = None, keep_samples: bool = False) -> Forecast:
         """A :class:`.baselines.Forecast` (quantiles at ``levels``, mean, future index, optional paths) of one
         history: a pandas Series on a regular index or a 1-D array; NaNs are missing values."""
-        series, values = _numeric(history)
+        series = numeric_series(history)
+        values = series.to_numpy()
         season = infer_season(series.index) if season is None else int(season)
         _, paths = self.paths(values, horizon, season, samples, num_inference_steps, generator)
         future = paths[:, -int(horizon):]
@@ -139,7 +131,8 @@ class Forecaster(Pipeline):
                generator: Optional[torch.Generator] = None) -> pd.Series:
         """``history`` with its missing values in the last window replaced by the median of ``samples``
         sampled completions (observed values are kept exactly)."""
-        series, values = _numeric(history)
+        series = numeric_series(history)
+        values = series.to_numpy()
         season = infer_season(series.index) if season is None else int(season)
         _, paths = self.paths(values, 1, season, samples, generator=generator)
         context = np.median(paths[:, :-1], axis=0)
