@@ -44,6 +44,7 @@ from shared.files import InputError
 
 from .metrics import LEVELS
 from .series import fill_gaps
+from .windows import seasonal_naive_path
 
 Seed = Union[int, np.random.Generator, None]
 
@@ -131,7 +132,7 @@ def seasonal_naive(history, horizon: int, season: int = 1, levels: Sequence[floa
         raise ValueError(f"seasonal naive with season {m} needs more than {m} points of history, got {len(y)}")
     k = np.arange(1, horizon + 1)
     seasons_ahead = np.ceil(k / m).astype(int)
-    point = y[len(y) - m + (k - 1) % m]                   # = y[T + k - m ceil(k/m)] (0-based: T = len(y))
+    point = seasonal_naive_path(y, horizon, m)            # y[T + k - m ceil(k/m)] (m < len(y) checked above)
     residuals = y[m:] - y[:-m]
     offsets = np.quantile(residuals, levels) - np.quantile(residuals, 0.5)
     quantiles = point[None] + np.sqrt(seasons_ahead)[None] * offsets[:, None]
