@@ -208,7 +208,9 @@ def test_help_answers_at_once():
     (["--horizon", "3", "--samples", "0"], "--samples must be >= 1, got 0"),
     (["--horizon", "3", "--season", "0"], "--season must be >= 1, got 0"),
     (["--horizon", "3", "--steps", "0"], "--steps must be >= 1, got 0"),
-    (["--horizon", "3", "--fit-seconds", "30"], "--fit-seconds is not available yet"),
+    (["--horizon", "3", "--method", "ets", "--fit-seconds", "30"], "--fit-seconds applies to --method resshift only"),
+    (["--horizon", "3", "--fit-seconds", "-1"], "--fit-seconds must be >= 0, got -1.0"),
+    (["--horizon", "3", "--backtests", "-1"], "--backtests must be >= 0, got -1"),
     (["--horizon", "3", "--method", "ets", "--steps", "2"], "--steps applies to --method resshift only"),
     (["--horizon", "3", "--device", "gpu"], "--device gpu: not a device"),
 ])
@@ -232,10 +234,9 @@ def test_output_checks(tmp_path, capsys):
 
 
 def test_argument_error_exits_2_with_one_line(tmp_path):
-    proc, _ = python(str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv"), "--horizon", "3", "--fit-seconds", "5")
+    proc, _ = python(str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv"), "--horizon", "3", "--backtests", "-2")
     assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr.strip().splitlines() == [
-        "error: --fit-seconds is not available yet (per-series fine-tuning is not implemented); leave it at 0"]
+    assert proc.stderr.strip().splitlines() == ["error: --backtests must be >= 0, got -2"]
     proc, _ = python(str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv"), "--horizon", "3")
     assert proc.returncode == 2 and proc.stderr == f"error: {tmp_path / 'in.csv'}: no such file\n"
 
@@ -288,7 +289,8 @@ def test_resshift_end_to_end(tmp_path, tiny_forecast_weights):
             "--weights", str(tiny_forecast_weights), "--device", "cpu", "--seed", "1"]
     proc, _ = python(*args)
     assert proc.returncode == 0, proc.stderr
-    assert "2 series x 5 steps" in proc.stdout and "resshift, season 12, 8 network evaluations" in proc.stdout
+    # per series: 4 evaluations for the forecast and 4 for each of the 3 backtests of the spread calibration
+    assert "2 series x 5 steps" in proc.stdout and "resshift, season 12, 32 network evaluations" in proc.stdout
     assert "co2x2: 1 missing values of the context imputed by the model" in proc.stderr
     frame = pd.read_csv(out)
     assert list(frame.columns) == ["time", "series", "mean", *QUANTILE_COLUMNS] and len(frame) == 10
@@ -307,3 +309,15 @@ def test_resshift_missing_weights(tmp_path, capsys):
     assert main([str(src), "-o", str(tmp_path / "out.csv"), "--horizon", "2", "--weights", str(tmp_path),
                  "--device", "cpu"]) == 2
     assert capsys.readouterr().err == f"error: {tmp_path}: no forecasting model there (model.json missing)\n"
+
+
+def test_resshift_fit_seconds_fine_tunes_each_series(tmp_path, tiny_forecast_weights):
+    src = co2_csv(tmp_path / "co2.csv")
+    base = [str(src), "--horizon", "4", "--samples", "8", "--weights", str(tiny_forecast_weights), "--device", "cpu",
+            "--quiet", "--backtests", "0"]
+    assert main([base[0], "-o", str(tmp_path / "zero.csv"), *base[1:]]) == 0
+    assert main([base[0], "-o", str(tmp_path / "fit.csv"), *base[1:], "--fit-seconds", "0.3"]) == 0
+    zero, fit = pd.read_csv(tmp_path / "zero.csv"), pd.read_csv(tmp_path / "fit.csv")
+    assert list(fit.columns) == list(zero.columns) and len(fit) == len(zero) == 8
+    assert np.isfinite(fit[QUANTILE_COLUMNS].to_numpy()).all()
+    assert not np.allclose(fit["mean"], zero["mean"])          # the fine-tuned copies forecast differently

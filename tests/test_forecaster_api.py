@@ -43,7 +43,7 @@ def test_series_forecast(forecaster, co2):
     assert q.index.equals(pd.date_range(co2.index[-1], periods=7, freq="MS")[1:])
     assert np.isfinite(q.to_numpy()).all()
     assert np.all(np.diff(q[QUANTILE_COLUMNS].to_numpy(), axis=1) >= 0)
-    assert forecaster.last_run.network_evaluations == 4 and forecaster.last_run.seconds > 0
+    assert forecaster.last_run.network_evaluations == 4 * (1 + 3) and forecaster.last_run.seconds > 0   # + backtests
 
 
 def test_frame_forecast(forecaster, co2):
@@ -96,7 +96,8 @@ def test_forecast_notes_missing_values(forecaster, co2):
     gappy = co2.copy()
     gappy.iloc[-2] = np.nan
     f = forecaster.forecast(gappy, 3, samples=4, generator=g())
-    assert f.notes == ("1 missing values of the context imputed by the model",)
+    assert f.notes[0] == "1 missing values of the context imputed by the model"
+    assert f.notes[1].startswith("spread x") and f.notes[1].endswith("calibrated on 3 backtest horizons")
     assert np.isfinite(f.quantiles).all()
 
 

@@ -5,9 +5,12 @@ ones), each split by time into its own rolling validation windows (M4 horizons: 
 yearly 6; up to 4 windows, never seen in training). Methods, all at the quantile levels 0.1 ... 0.9:
 seasonal naive (seasonal random walk spread), statsmodels ETS (damped additive trend, additive season) and
 ARIMA (:mod:`science.forecast.baselines`); the residual-shift model (``--weights``) at ``--steps`` sampler
-steps with ``--samples`` paths (quantiles read off the paths); the self-guided unconditional model (TSDiff
+steps with ``--samples`` paths (quantiles read off the paths, their spread calibrated on ``--backtests`` of the
+context's own last horizons, :mod:`science.forecast.calibration`, and once more without it); the self-guided unconditional model (TSDiff
 style, ``--tsdiff``: DDIM with quantile self-guidance, ``--tsdiff-steps`` steps, one forward and one backward
-each).
+each); and the residual-shift model fine-tuned on each window's own context for ``--fit-seconds`` before
+sampling (:meth:`science.forecast.Forecaster.fine_tune`, the CLI's ``--fit-seconds``; its seconds include the
+fine-tuning).
 
 Metrics (GluonTS definitions, :mod:`science.forecast.metrics`): the weighted quantile loss wQL of each
 series over its windows (the "CRPS" TSDiff reports), MASE, 80 % interval coverage, seconds per series.
@@ -52,12 +55,24 @@ def model_methods(args) -> dict:
         for k in args.steps:
             out[f"ResShift {k} step{'s' if k > 1 else ''}"] = (
                 lambda ctx, h, m, seed, k=k: fc.forecast(ctx, h, m, samples=args.samples, num_inference_steps=k,
-                                                        generator=torch.Generator().manual_seed(seed)))
+                                                        generator=torch.Generator().manual_seed(seed),
+                                                        backtests=args.backtests))
+        k = max(args.steps)
+        if args.backtests:                                  # the same without the spread calibration
+            out[f"ResShift {k} step{'s' if k > 1 else ''}, uncalibrated"] = (
+                lambda ctx, h, m, seed, k=k: fc.forecast(ctx, h, m, samples=args.samples, num_inference_steps=k,
+                                                        generator=torch.Generator().manual_seed(seed), backtests=0))
+        for budget in args.fit_seconds:                     # per-series fine-tuning on the context, then sampling
+            out[f"ResShift {k} step{'s' if k > 1 else ''}, fit {budget:g} s"] = (
+                lambda ctx, h, m, seed, k=k, budget=budget: fc.fine_tune(ctx, h, seconds=budget, season=m, seed=seed)
+                .forecast(ctx, h, m, samples=args.samples, num_inference_steps=k,
+                          generator=torch.Generator().manual_seed(seed), backtests=args.backtests))
     if args.tsdiff:
         ts = Forecaster.from_pretrained(args.tsdiff, device="cpu")
         out[f"TSDiff self-guided, {args.tsdiff_steps} steps"] = (
             lambda ctx, h, m, seed: ts.forecast(ctx, h, m, samples=args.samples, num_inference_steps=args.tsdiff_steps,
-                                                generator=torch.Generator().manual_seed(seed)))
+                                                generator=torch.Generator().manual_seed(seed),
+                                                backtests=args.backtests))
     return out
 
 
@@ -139,7 +154,7 @@ def run(args) -> dict:
     rows, fans = evaluate(calls, names)
     summary = summarise(rows, list(calls), set(REAL))
     default = f"ResShift {max(args.steps)} steps" if args.weights and max(args.steps) > 1 else None
-    return {"settings": {"weights": args.weights, "steps": args.steps, "samples": args.samples,
+    return {"settings": {"weights": args.weights, "steps": args.steps, "samples": args.samples, "fit_seconds": args.fit_seconds, "backtests": args.backtests,
                          "threads": args.threads, "series": names},
             "summary": summary, "rows": rows, "fans": fans,
             "targets": targets(summary, default) if default else {}}
@@ -153,7 +168,8 @@ def plot(result: dict, path: Path) -> None:
 
     fans = result["fans"]
     names = [n for n in FAN_SERIES if n in fans]
-    ours = ([s["method"] for s in result["summary"] if s["method"].startswith("ResShift")] or [None])[-1]   # most steps
+    plain = [s["method"] for s in result["summary"] if s["method"].startswith("ResShift") and "," not in s["method"]]
+    ours = (plain or [None])[-1]                                                  # the most steps, calibrated
     cols = 3
     rows = max(1, -(-len(names) // cols)) + 1
     fig = plt.figure(figsize=(5 * cols, 3.2 * rows))
@@ -182,7 +198,7 @@ def plot(result: dict, path: Path) -> None:
     ax.bar(x + 0.2, [s["coverage80"] for s in summary], 0.4, label="80 % coverage")
     ax.axhline(1.0, color="k", lw=0.8)
     ax.axhline(0.8, color="grey", lw=0.8, ls=":")
-    ax.set_xticks(x, [s["method"] for s in summary], fontsize=8)
+    ax.set_xticks(x, [s["method"].replace(", ", ",\n") for s in summary], fontsize=7)
     ax.legend(fontsize=8)
     save_figure(fig, path)
 
@@ -193,6 +209,12 @@ def main(argv=None) -> int:
     p.add_argument("--tsdiff", default=str(DEFAULT_TSDIFF), help="the self-guided unconditional model folder ('' to skip)")
     p.add_argument("--tsdiff-steps", type=int, default=25, help="DDIM steps of the self-guided model")
     p.add_argument("--steps", type=int, nargs="+", default=[1, 2, 4], help="sampler steps of the residual-shift model")
+    p.add_argument("--fit-seconds", type=float, nargs="*", default=[10.0],
+                   help="also the residual-shift model at its most steps after per-series fine-tuning on each window's "
+                        "context for this many seconds (one row per value; none to skip)")
+    p.add_argument("--backtests", type=int, default=3,
+                   help="residual-shift rows: spread calibrated on this many of the context's last horizons "
+                        "(0: off; with it on, an uncalibrated row is added)")
     p.add_argument("--samples", type=int, default=100, help="sample paths per forecast")
     p.add_argument("--series", nargs="*", default=None, help="registry series (default: all)")
     p.add_argument("--threads", type=int, default=1)

@@ -4,12 +4,15 @@
     python -m science.forecast sales.csv -o forecast.csv --horizon 12 --value-col north --value-col south
     python -m science.forecast sales.csv -o forecast.csv --horizon 12 --method ets --samples-out paths.csv
     python -m science.forecast sales.csv -o forecast.csv --horizon 12 --weights my_model/ --steps 2
+    python -m science.forecast sales.csv -o forecast.csv --horizon 12 --fit-seconds 30
 
 The input is a CSV with a time column (the first one unless ``--time-col``: dates, or numbers) and one column
 per series (all the others unless ``--value-col``); an empty cell is a missing value (:mod:`.table` has the
 rules). Every series is forecast ``--horizon`` steps ahead: by the residual-shift diffusion model
 (``--method resshift``, the default: it imputes missing values of the history itself), or by a statistical
-baseline (``seasonal-naive``, ``ets``, ``arima``: missing values are interpolated first). The output CSV has
+baseline (``seasonal-naive``, ``ets``, ``arima``: missing values are interpolated first). The diffusion
+model's spread is calibrated on each history's own last ``--backtests`` horizons; ``--fit-seconds`` first
+fine-tunes a copy of it on each series' history. The output CSV has
 one row per future step and series: ``time``, ``series`` (several series only), ``mean``, ``q0.1`` ...
 ``q0.9``; ``--samples-out`` adds the ``--samples`` sample paths as a long CSV (``time, series, sample,
 value``). Both are written atomically, only when every series succeeded. The season (of the seasonal naive
@@ -49,7 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=METHODS, default="resshift", help="forecaster (default resshift)")
     p.add_argument("--steps", type=int, default=None, help="resshift: sampler steps (default: the model's)")
     p.add_argument("--fit-seconds", type=float, default=0.0,
-                   help="per-series fine-tuning time budget (not available yet: only 0)")
+                   help="resshift: fine-tune a copy of the model on each series' own history for this many "
+                        "seconds before forecasting it (default 0: the pretrained model zero-shot)")
+    p.add_argument("--backtests", type=int, default=3,
+                   help="resshift: calibrate the spread on this many of the history's last horizons (default 3; "
+                        "0: the raw sample paths)")
     p.add_argument("--samples-out", default=None, help="also write the sample paths to this .csv (long format)")
     add_common_options(p, seed_help="random seed of the sample paths")
     return p
@@ -75,9 +82,11 @@ def check_args(args) -> Optional[str]:
         return f"--steps must be >= 1, got {args.steps}"
     if not args.fit_seconds >= 0:
         return f"--fit-seconds must be >= 0, got {args.fit_seconds}"
-    if args.fit_seconds > 0:
-        return "--fit-seconds is not available yet (per-series fine-tuning is not implemented); leave it at 0"
+    if args.backtests < 0:
+        return f"--backtests must be >= 0, got {args.backtests}"
     if args.method != "resshift":
+        if args.fit_seconds > 0:
+            return f"--fit-seconds applies to --method resshift only, not {args.method}"
         if args.steps is not None:
             return f"--steps applies to --method resshift only, not {args.method}"
         if args.weights is not None:
@@ -109,9 +118,15 @@ def load_forecaster(args):
         generator = torch.Generator().manual_seed(args.seed)
 
         def forecast(history, season):
-            return model.forecast(history, args.horizon, season=season, samples=args.samples,
-                                  num_inference_steps=args.steps, generator=generator,
-                                  keep_samples=args.samples_out is not None)
+            tuned = model
+            if args.fit_seconds > 0:                 # a copy adapted to this series; the model stays as loaded
+                tuned = model.fine_tune(history, args.horizon, seconds=args.fit_seconds, season=season, seed=args.seed)
+            out = tuned.forecast(history, args.horizon, season=season, samples=args.samples,
+                                 num_inference_steps=args.steps, generator=generator,
+                                 keep_samples=args.samples_out is not None, backtests=args.backtests)
+            if tuned is not model:
+                model.last_run.network_evaluations += tuned.last_run.network_evaluations
+            return out
 
         return forecast, lambda: model.last_run.network_evaluations, getattr(model, "method", args.method)
 

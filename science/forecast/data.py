@@ -96,7 +96,8 @@ class ForecastWindows(Dataset):
 
     def __init__(self, parts: list[tuple[np.ndarray, int]], size: int, max_horizon: int = 32, window: int = WINDOW,
                  p_real: float = 0.5, p_gaps: float = 0.25, p_short: float = 0.2, seed: int = 0, fixed: bool = False,
-                 unconditional: bool = False):
+                 unconditional: bool = False, base: str = "seasonal_naive"):
+        self.base = base
         self.parts, self.size, self.max_horizon, self.window = parts, int(size), int(max_horizon), int(window)
         self.unconditional = unconditional
         self.p_real, self.p_gaps, self.p_short, self.seed, self.fixed = p_real, p_gaps, p_short, seed, fixed
@@ -122,7 +123,7 @@ class ForecastWindows(Dataset):
         values, season, h = self.draw(rng)
         c = self.window - h
         history = simulate_gaps(rng, values[:c], self.p_gaps, self.p_short)
-        w = make_window(history, h, season, self.window, future=values[c:])
+        w = make_window(history, h, season, self.window, future=values[c:], base=self.base)
         truth = (values - w.loc) / w.scale
         x0 = np.where(np.isfinite(truth), truth, w.y)          # before a real series' start: the base values
         if self.unconditional:
@@ -137,7 +138,7 @@ class ForecastData(pl.LightningDataModule):
 
     def __init__(self, batch_size: int = 64, steps_per_epoch: int = 500, val_size: int = 256, max_horizon: int = 32,
                  window: int = WINDOW, p_real: float = 0.5, unconditional: bool = False, num_workers: int = 0,
-                 seed: int = 0):
+                 seed: int = 0, base: str = "seasonal_naive"):
         super().__init__()
         self.save_hyperparameters()
 
@@ -145,9 +146,9 @@ class ForecastData(pl.LightningDataModule):
         hp = self.hparams
         parts = training_parts()
         self.train_set = ForecastWindows(parts, hp.steps_per_epoch * hp.batch_size, hp.max_horizon, hp.window,
-                                         hp.p_real, seed=hp.seed, unconditional=hp.unconditional)
+                                         hp.p_real, seed=hp.seed, unconditional=hp.unconditional, base=hp.base)
         self.val_set = ForecastWindows(parts, hp.val_size, hp.max_horizon, hp.window, hp.p_real,
-                                       seed=hp.seed + 1, fixed=True, unconditional=hp.unconditional)
+                                       seed=hp.seed + 1, fixed=True, unconditional=hp.unconditional, base=hp.base)
 
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams

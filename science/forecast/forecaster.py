@@ -14,8 +14,13 @@ How a forecast is made (:mod:`.windows` for the window, :mod:`.data` for the tra
 2. ``samples`` paths are drawn by ResShift's posterior sampler from ``x_T = y + kappa sqrt(eta_T) eps``
    (``T = 4`` network evaluations per path, all paths in one batch), with hard data consistency on the
    observed points (the x0 estimate of every step keeps them exactly);
-3. the paths' future points, back in the series' units, give the mean and the quantiles
+3. the paths' spread is calibrated on the history's own last horizons: the same model forecasts each of the
+   last ``backtests = 3`` horizons from the points before it, and the paths are stretched about their median
+   by the factor that would have made those forecasts' 80 % intervals right (:mod:`.calibration`);
+4. the paths' future points, back in the series' units, give the mean and the quantiles
    (``numpy.quantile``); their missing context points are the imputation (:meth:`Forecaster.impute`).
+
+:meth:`Forecaster.fine_tune` adapts a copy of the model to one series first (the CLI's ``--fit-seconds``).
 
 A self-guided unconditional model (TSDiff; ``extra.method == "tsdiff"`` in its ``model.json``, trained by
 ``experiments/science/forecast_tsdiff.yaml``) goes through the same API: it sees no base forecast and is
@@ -29,6 +34,7 @@ daily 7, hourly 24, else 1) unless given.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from pathlib import Path
@@ -45,10 +51,11 @@ from shared.pipeline import Pipeline, RunInfo, as_dtype
 from shared.samplers import sample
 from shared.self_guidance import ObservationGuidance, sample_quantiles
 
+from . import calibration
 from .baselines import Forecast, future_index, numeric_series
 from .metrics import LEVELS
 from .series import infer_season
-from .windows import WINDOW, make_window
+from .windows import MIN_CONTEXT, WINDOW, make_window
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_MODEL = WEIGHTS_DIR / "resshift"
@@ -62,8 +69,9 @@ class Forecaster(Pipeline):
     """Probabilistic forecasts and imputation with a residual-shift model (module docstring)."""
 
     def __init__(self, model, window: int = WINDOW, device: torch.device | str = "cpu", torch_dtype=torch.float32,
-                 method: str = "resshift", guidance_scale: float = 4.0):
+                 method: str = "resshift", guidance_scale: float = 4.0, base: str = "seasonal_naive"):
         self.model, self.window, self.method, self.guidance_scale = model, int(window), method, float(guidance_scale)
+        self.base = base
         self.last_run = RunInfo()
         self.to(device, torch_dtype)
 
@@ -80,7 +88,8 @@ class Forecaster(Pipeline):
         model, meta = load_denoiser(folder, device=device_from_string(device))
         extra = meta["extra"]
         return cls(model, int(extra.get("window", WINDOW)), device_from_string(device), as_dtype(torch_dtype),
-                   extra.get("method", "resshift"), float(extra.get("guidance_scale", 4.0)))
+                   extra.get("method", "resshift"), float(extra.get("guidance_scale", 4.0)),
+                   extra.get("base", "seasonal_naive"))
 
     # ----------------------------------------------------------------- one series
     @torch.no_grad()
@@ -91,7 +100,8 @@ class Forecaster(Pipeline):
         if int(samples) < 1:
             raise InputError(f"samples must be >= 1, got {samples}")
         try:
-            w = make_window(np.asarray(history, dtype=np.float64), int(horizon), int(season), self.window)
+            w = make_window(np.asarray(history, dtype=np.float64), int(horizon), int(season), self.window,
+                            base=self.base)
         except ValueError as err:
             raise InputError(str(err)) from None
         n = int(samples)
@@ -113,19 +123,43 @@ class Forecaster(Pipeline):
 
     def forecast(self, history, horizon: int, season: Optional[int] = None, samples: int = 100,
                  levels: Sequence[float] = LEVELS, num_inference_steps: Optional[int] = None,
-                 generator: Optional[torch.Generator] = None, keep_samples: bool = False) -> Forecast:
+                 generator: Optional[torch.Generator] = None, keep_samples: bool = False,
+                 backtests: int = 3) -> Forecast:
         """A :class:`.baselines.Forecast` (quantiles at ``levels``, mean, future index, optional paths) of one
-        history: a pandas Series on a regular index or a 1-D array; NaNs are missing values."""
+        history: a pandas Series on a regular index or a 1-D array; NaNs are missing values. With ``backtests``
+        > 0 the paths' spread is calibrated on the history's last ``backtests`` horizons (:mod:`.calibration`;
+        each costs one more batch of ``min(samples, 50)`` paths)."""
         series = numeric_series(history)
         values = series.to_numpy()
         season = infer_season(series.index) if season is None else int(season)
-        _, paths = self.paths(values, horizon, season, samples, num_inference_steps, generator)
-        future = paths[:, -int(horizon):]
+        h = int(horizon)
+        _, paths = self.paths(values, h, season, samples, num_inference_steps, generator)
+        future = paths[:, -h:]
+        notes = []
+        missing = int(np.isnan(values[-(paths.shape[1] - h):]).sum())
+        if missing:
+            notes.append(f"{missing} missing values of the context imputed by the model")
+        if backtests > 0:
+            factor, used = self.spread_factor(values, h, season, backtests, min(int(samples), 50),
+                                              num_inference_steps, generator)
+            future = calibration.stretch(future, factor)
+            notes.append(f"spread x{factor:.2f}, calibrated on {used} backtest horizon{'s' * (used != 1)}")
         levels = tuple(float(q) for q in levels)
-        missing = int(np.isnan(values[-(paths.shape[1] - int(horizon)):]).sum())
-        notes = (f"{missing} missing values of the context imputed by the model",) if missing else ()
         return Forecast(self.method, levels, np.quantile(future, levels, axis=0), future.mean(axis=0),
-                        future_index(series.index, int(horizon)), future if keep_samples else None, notes)
+                        future_index(series.index, h), future if keep_samples else None, tuple(notes))
+
+    def spread_factor(self, values: np.ndarray, horizon: int, season: int, backtests: int, samples: int,
+                      num_inference_steps: Optional[int] = None,
+                      generator: Optional[torch.Generator] = None) -> tuple[float, int]:
+        """``(s, B)``: the spread factor of :mod:`.calibration` from the ``B <= backtests`` last horizons of
+        ``values`` that leave at least ``MIN_CONTEXT`` points before them (``s = 1`` when none does)."""
+        all_scores = []
+        for n in calibration.backtest_origins(len(values), horizon, backtests, MIN_CONTEXT):
+            if np.isfinite(values[:n]).sum() < 2 or not np.isfinite(values[n:n + horizon]).any():
+                continue
+            _, paths = self.paths(values[:n], horizon, season, samples, num_inference_steps, generator)
+            all_scores.append(calibration.scores(values[n:n + horizon], paths[:, -horizon:]))
+        return calibration.spread_factor(all_scores), len(all_scores)
 
     def impute(self, history, season: Optional[int] = None, samples: int = 32,
                generator: Optional[torch.Generator] = None) -> pd.Series:
@@ -142,10 +176,39 @@ class Forecaster(Pipeline):
         out[-tail:][gaps] = context[-tail:][gaps]
         return pd.Series(out, index=series.index, name=series.name)
 
+    def fine_tune(self, history, horizon: int, seconds: Optional[float] = 10.0, season: Optional[int] = None,
+                  max_steps: Optional[int] = None, batch_size: int = 32, lr: float = 1e-4, seed: int = 0,
+                  progress=None) -> "Forecaster":
+        """A copy of this forecaster adapted to one series (``--fit-seconds``): the model trained further on
+        windows of ``history`` alone (:class:`.data.ForecastWindows`: every window end of the history, horizons
+        1..``horizon``, simulated gaps) for ``seconds`` of wall time or ``max_steps`` steps, with the process's
+        own loss and the average of the visited weights (:func:`shared.training.finetune.fine_tune`).
+        Only the history is seen: the future being forecast never is. ``self`` is not modified."""
+        from shared.training.finetune import fine_tune
+
+        from .data import ForecastWindows
+
+        if self.method != "resshift":
+            raise InputError(f"fine-tuning is for the residual-shift model, not {self.method}")
+        series = numeric_series(history)
+        season = infer_season(series.index) if season is None else int(season)
+        items = ForecastWindows([(series.to_numpy(np.float64), season)], size=int(batch_size), max_horizon=int(horizon),
+                                window=self.window, p_real=1.0, seed=int(seed), base=self.base)
+        steps = itertools.count()
+
+        def batch() -> dict[str, torch.Tensor]:
+            items.epoch = next(steps)                   # items are pure functions of (seed, epoch, index)
+            drawn = [items[i] for i in range(int(batch_size))]
+            return {k: torch.stack([d[k] for d in drawn]).to(self.device, self.dtype) for k in drawn[0]}
+
+        tuned, _ = fine_tune(self.model, batch, seconds=seconds, max_steps=max_steps, lr=lr,
+                             generator=torch.Generator().manual_seed(int(seed)), progress=progress)
+        return Forecaster(tuned, self.window, self.device, self.dtype, self.method, self.guidance_scale, self.base)
+
     # ----------------------------------------------------------------- pandas / xarray
     def predict(self, data, horizon: int, samples: int = 100, quantiles: Sequence[float] = LEVELS,
                 season: Optional[int] = None, num_inference_steps: Optional[int] = None,
-                generator: Optional[torch.Generator] = None, return_samples: bool = False):
+                generator: Optional[torch.Generator] = None, return_samples: bool = False, backtests: int = 3):
         """Forecast every series of ``data``; the result is of the same kind with a quantile (or sample) axis.
 
         * ``pd.Series`` -> ``DataFrame`` indexed by the future times, columns ``mean`` and ``q0.1`` ...
@@ -159,7 +222,7 @@ class Forecaster(Pipeline):
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
         start, self.last_run = time.perf_counter(), RunInfo(method=self.method)
         kw = dict(season=season, samples=samples, levels=quantiles, num_inference_steps=num_inference_steps,
-                  generator=generator, keep_samples=return_samples)
+                  generator=generator, keep_samples=return_samples, backtests=backtests)
         if isinstance(data, pd.Series):
             out = self._frame(self.forecast(data, horizon, **kw), return_samples)
         elif isinstance(data, pd.DataFrame):

@@ -8,6 +8,7 @@ the *base forecast* ``y`` to the window ``x0``; the window is standardised by th
     y_t   = z_t                               on observed context points
           = linear interpolation of z         on missing context points (nearest value at the ends)
           = z_{T + k - m ceil(k / m)}         on future point T + k (seasonal naive, season m)
+            (+ b m ceil(k / m) with ``drift``: seasonal naive with drift, b = mean_t (z_t - z_{t-m}) / m)
     cond  = [observed_t, future_t]             two 0/1 channels
 
 so the residual ``x0 - y`` is zero on the observed context and the seasonal naive error on the future; at
@@ -69,10 +70,29 @@ def seasonal_naive_path(context: np.ndarray, horizon: int, season: int) -> np.nd
     return context[len(context) - m + (k - 1) % m]
 
 
+def seasonal_drift_path(context: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """Seasonal naive with drift (Hyndman & Athanasopoulos, FPP3 5.2)::
+
+        yhat_{T+k} = c_{T + k - m ceil(k/m)} + b m ceil(k/m),    b = mean_t (c_t - c_{t-m}) / m
+
+    the seasonal naive value moved by the context's average slope over the lag it was taken from."""
+    m = int(season) if 1 <= int(season) < len(context) else 1
+    if len(context) <= m:
+        return seasonal_naive_path(context, horizon, m)
+    slope = float(np.mean(context[m:] - context[:-m])) / m
+    lag = m * np.ceil(np.arange(1, int(horizon) + 1) / m)
+    return seasonal_naive_path(context, horizon, m) + slope * lag
+
+
+#: the base forecasts a model can be trained from (``extra.base`` in its ``model.json``)
+BASES = {"seasonal_naive": seasonal_naive_path, "seasonal_naive_drift": seasonal_drift_path}
+
+
 def make_window(history: np.ndarray, horizon: int, season: int, window: int = WINDOW,
-                future: np.ndarray | None = None) -> Window:
+                future: np.ndarray | None = None, base: str = "seasonal_naive") -> Window:
     """The window of the last ``C`` points of ``history`` (NaN = missing) and ``horizon`` future points
-    (``future``: their true values, for training; else unknown). See the module docstring."""
+    (``future``: their true values, for training; else unknown), with the base forecast ``base`` (a key of
+    :data:`BASES`). See the module docstring."""
     history = np.asarray(history, dtype=np.float64).ravel()
     h, c = int(horizon), context_length(horizon, window)
     ctx = history[-c:]
@@ -87,12 +107,14 @@ def make_window(history: np.ndarray, horizon: int, season: int, window: int = WI
     z = (ctx - loc) / scale
     filled = interpolate(z, observed)
     first = int(np.flatnonzero(observed)[0])               # seasonal naive only from the observed span
-    base = seasonal_naive_path(filled[first:], h, season)
+    if base not in BASES:
+        raise ValueError(f"unknown base forecast {base!r}; one of {', '.join(BASES)}")
+    path = BASES[base](filled[first:], h, season)
     target = np.full(c + h, np.nan)
     target[:c] = np.where(observed, z, np.nan)
     if future is not None:
         target[c:] = (np.asarray(future, dtype=np.float64).ravel()[:h] - loc) / scale
-    return Window(y=np.concatenate([filled, base]).astype(np.float32),
+    return Window(y=np.concatenate([filled, path]).astype(np.float32),
                   observed=np.concatenate([observed, np.zeros(h, bool)]).astype(np.float32),
                   future=np.concatenate([np.zeros(c), np.ones(h)]).astype(np.float32),
                   target=target.astype(np.float32), loc=loc, scale=scale)
