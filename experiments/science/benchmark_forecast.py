@@ -8,7 +8,7 @@ ARIMA (:mod:`science.forecast.baselines`); the residual-shift model (``--weights
 steps with ``--samples`` paths (quantiles read off the paths, their spread calibrated on ``--backtests`` of the
 context's own last horizons, :mod:`science.forecast.calibration`, and once more without it); the self-guided unconditional model (TSDiff
 style, ``--tsdiff``: DDIM with quantile self-guidance, ``--tsdiff-steps`` steps, one forward and one backward
-each); and the residual-shift model fine-tuned on each window's own context for ``--fit-seconds`` before
+each; uncalibrated, as published); and the residual-shift model fine-tuned on each window's own context for ``--fit-seconds`` before
 sampling (:meth:`science.forecast.Forecaster.fine_tune`, the CLI's ``--fit-seconds``; its seconds include the
 fine-tuning).
 
@@ -71,8 +71,7 @@ def model_methods(args) -> dict:
         ts = Forecaster.from_pretrained(args.tsdiff, device="cpu")
         out[f"TSDiff self-guided, {args.tsdiff_steps} steps"] = (
             lambda ctx, h, m, seed: ts.forecast(ctx, h, m, samples=args.samples, num_inference_steps=args.tsdiff_steps,
-                                                generator=torch.Generator().manual_seed(seed),
-                                                backtests=args.backtests))
+                                                generator=torch.Generator().manual_seed(seed), backtests=0))
     return out
 
 
