@@ -72,6 +72,7 @@ class ConditionalDenoiser(nn.Module):
         if self.concat_y:
             h = torch.cat([h, self._unshuffle(y).to(h.dtype)], dim=1)
         if cond is not None:
+            cond = on_backbone_grid(cond, x_t.shape[2:], self.unshuffle)
             if cond.shape[2:] != h.shape[2:]:   # the grid: (H, W) of images, (L,) of series
                 raise ValueError(
                     f"conditioning grid {tuple(cond.shape[2:])} does not match the backbone grid "
@@ -104,4 +105,14 @@ def predictive_conditioning(predictor: "ConditionalDenoiser", y: torch.Tensor, c
     t = torch.zeros(y.shape[0], dtype=torch.long, device=y.device)
     y_hat = predictor(y, t, y, cond)
     raw = F.pixel_unshuffle(y, unshuffle) if unshuffle > 1 else y
-    return y_hat, raw if cond is None else torch.cat([raw, cond.to(raw.dtype)], dim=1)
+    if cond is None:
+        return y_hat, raw
+    return y_hat, torch.cat([raw, on_backbone_grid(cond, y.shape[2:], unshuffle).to(raw.dtype)], dim=1)
+
+
+def on_backbone_grid(cond: torch.Tensor, state_grid, unshuffle: int) -> torch.Tensor:
+    """Conditioning given on the state's grid (static fields of a field, masks of an image) is unshuffled
+    like the state; conditioning already on the backbone grid is returned as it is."""
+    if unshuffle > 1 and cond.ndim == 4 and tuple(cond.shape[2:]) == tuple(state_grid):
+        return F.pixel_unshuffle(cond, unshuffle)
+    return cond

@@ -88,6 +88,16 @@ class ExportingModule(pl.LightningModule):
     def export(self, directory: Optional[str] = None) -> Path:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def export_extra(self) -> dict[str, Any]:
+        """``hparams.extra`` plus the data module's ``settings`` (what the data computed and inference needs,
+        such as a normalisation fitted on the training part) and the training step, for the exported JSON."""
+        extra = dict(self.hparams.get("extra") or {})
+        trainer = self._trainer
+        datamodule = getattr(trainer, "datamodule", None) if trainer is not None else None
+        extra.update(getattr(datamodule, "settings", None) or {})
+        extra["training"] = {"global_step": int(self.global_step)}
+        return extra
+
     def warmup_adamw(self, params, weight_decay: float = 0.0):
         """AdamW at ``hparams.lr`` with a linear warm-up over ``hparams.warmup_steps``, then constant."""
         opt = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=weight_decay)

@@ -93,10 +93,9 @@ class ConsistencyDistillationModule(ExportingModule):
     def export(self, directory: Optional[str] = None) -> Path:
         """Write the student with its consistency settings in ``extra["consistency"]``."""
         extra = dict(self.teacher_extra)
-        extra.update(self.hparams.extra or {})
+        extra.update(self.export_extra())
         extra["consistency"] = {"sigma_data": self.hparams.sigma_data, "num_intervals": len(self.grid) - 1,
                                 "noise_level": self.hparams.noise_level}
-        extra["training"] = {"global_step": int(self.global_step)}
         return save_denoiser(self.student, directory or self.hparams.export_dir, extra=extra)
 
     def configure_optimizers(self):

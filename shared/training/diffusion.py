@@ -101,9 +101,7 @@ class ConditionalDiffusionModule(ExportingModule):
     @rank_zero_only
     def export(self, directory: Optional[str] = None) -> Path:
         """Write the EMA model with ``save_pretrained`` semantics (safetensors + JSON)."""
-        extra = dict(self.hparams.extra or {})
-        extra["training"] = {"global_step": int(self.global_step)}
-        return save_denoiser(self.ema_denoiser(), directory or self.hparams.export_dir, extra=extra)
+        return save_denoiser(self.ema_denoiser(), directory or self.hparams.export_dir, extra=self.export_extra())
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         denoiser = self.ema_denoiser()
