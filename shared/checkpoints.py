@@ -27,6 +27,7 @@ from diffusers import UNet2DModel
 
 from .backbone1d import SeriesUNet
 from .denoiser import ConditionalDenoiser
+from .edm import EDMScheduler
 from .masked_diffusion import MaskedDiffusion
 from .processes import DirectPrediction, GaussianDiffusion, ResShiftScheduler
 from .sde import OUVEScheduler
@@ -35,7 +36,8 @@ from .transformer import TokenTransformer
 FORMAT_VERSION = 1
 BACKBONES = {"UNet2DModel": UNet2DModel, "TokenTransformer": TokenTransformer, "SeriesUNet": SeriesUNet}
 PROCESSES: dict[str, Any] = {cls.__name__: cls for cls in
-                             (ResShiftScheduler, GaussianDiffusion, OUVEScheduler, DirectPrediction, MaskedDiffusion)}
+                             (ResShiftScheduler, GaussianDiffusion, OUVEScheduler, DirectPrediction, MaskedDiffusion,
+                              EDMScheduler)}
 
 
 def register_process(cls) -> Any:
