@@ -151,3 +151,26 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
         mode = "reflect" if (ph < h and pw < w) else "replicate"
         x = F.pad(x, (0, pw, 0, ph), mode=mode)
     return x, (h, w)
+
+
+def tiled_denoiser(denoise: Callable[..., torch.Tensor], y: torch.Tensor, cond: Optional[torch.Tensor],
+                   tile: Optional[int], overlap: int = 0) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``denoise(x_t, t, y, cond)`` on a large grid as ``(x_t, t) -> x0_hat``, evaluated tile by tile and
+    blended (:func:`tiled_apply` over the channels ``[x_t, y, cond]``), for the samplers.
+
+    The sampler still holds the whole state and draws its noise for the whole grid, so every tile sees the
+    same prior and step noise where tiles overlap (the noise is sliced, never redrawn per tile); the blend
+    averages x0 estimates of one shared state, which leaves an ensemble's spread intact in the overlaps.
+    ``t`` must be one timestep for the whole batch (as the samplers call it)."""
+    parts = [y] + ([cond] if cond is not None else [])
+
+    def run(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        c, cy = x_t.shape[1], y.shape[1]
+
+        def one(stack: torch.Tensor) -> torch.Tensor:
+            rest = stack[:, c + cy:] if cond is not None else None
+            return denoise(stack[:, :c], t, stack[:, c:c + cy], rest)
+
+        return tiled_apply(one, torch.cat([x_t] + [p.to(x_t.dtype) for p in parts], dim=1), tile, overlap)
+
+    return run

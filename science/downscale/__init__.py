@@ -1,16 +1,31 @@
 """Gridded-field downscaling (issue 15), CorrDiff-like: a regression network predicts the mean fine
 field from the upsampled coarse one and a diffusion model generates the residual, as an ensemble.
 
-In progress: so far the data and the scores.
+In progress: the data, the scores, the training data and configs, and the ``Downscaler`` API's
+prediction; ``fit``, dask and the command line are to come.
 
+* :class:`Downscaler` (:mod:`.downscaler`): a coarse field (xarray) to a fine-grid ensemble with a
+  ``member`` dimension, attributes kept; the diffusion stage is ResShift from the regression mean (ours)
+  or EDM from noise (CorrDiff's recipe, :class:`shared.edm.EDMScheduler`);
 * :mod:`.fields`: the real offline gridded fields as ``xarray.Dataset`` s (iris-sample-data's UM air
   temperature runs over North America and OSTIA sea-surface temperature; pvlib's global monthly Linke
   turbidity with the surface altitude), the block-mean coarsening of the perfect-model set-up, and the
   split by time or by longitude band;
+* :mod:`.data`: training patches (Lightning data module) for ``experiments/science/downscale_*.yaml``;
 * :mod:`.metrics`: CRPS of an ensemble (fair and plain), RMSE of the ensemble mean, the spread-skill
   ratio, the rank histogram and the radially averaged power spectrum.
 
-Importing the package loads nothing heavy.
+``from science.downscale import Downscaler`` (lazy: importing the package loads nothing heavy).
 """
 
 from __future__ import annotations
+
+__all__ = ["Downscaler"]
+
+
+def __getattr__(name):
+    if name == "Downscaler":
+        from .downscaler import Downscaler
+
+        return Downscaler
+    raise AttributeError(name)

@@ -146,7 +146,8 @@ class DownscaleData(pl.LightningDataModule):
         self.train_set = make(fine_t, static_t, hp.steps_per_epoch * hp.batch_size, hp.seed, False)
         self.val_set = make(fine_v, static_v, hp.val_size, hp.seed + 1, True)
         var = ds[hp.var]
-        self.settings = {"var": hp.var, "factor": int(hp.factor), "static": list(hp.static), "mask_channel": mask,
+        self.settings = {"var": hp.var, "factor": int(hp.factor), "patch": int(hp.patch), "static": list(hp.static),
+                         "mask_channel": mask,
                          "norm": norm.to_dict(), "dims": list(spatial_dims(ds)),
                          "units": var.attrs.get("units"), "field": hp.field}
 

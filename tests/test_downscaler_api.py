@@ -1,0 +1,118 @@
+"""science.downscale.Downscaler on tiny random-weight models: xarray in and out (dimensions, fine coordinates,
+attributes and history), NaN blocks, members that do not depend on the ensemble size, errors. The models are
+untrained: these tests check the plumbing, never the quality."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from diffusers import UNet2DModel
+
+from science.downscale.downscaler import Downscaler, fine_coordinate
+from shared.checkpoints import save_denoiser
+from shared.denoiser import ConditionalDenoiser
+from shared.files import InputError
+from shared.processes import DirectPrediction, ResShiftScheduler
+
+SETTINGS = {"var": "tas", "factor": 4, "static": ["orog"], "mask_channel": True,
+            "norm": {"mean": 280.0, "std": 10.0, "static": [[500.0, 300.0]]}}
+
+
+def unet(in_channels: int) -> UNet2DModel:
+    return UNet2DModel(in_channels=in_channels, out_channels=4, block_out_channels=[8, 8], layers_per_block=1,
+                       down_block_types=["DownBlock2D"] * 2, up_block_types=["UpBlock2D"] * 2, norm_num_groups=4)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """regression/ and diffusion/ of a tiny random-weight downscaler (x4, one static, NaN mask; unshuffle 2)."""
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("downscaler")
+    # unshuffled by 2: y (4) + orog (4) + mask (4) = 12 channels; the diffusion adds the state and the mean
+    save_denoiser(ConditionalDenoiser(unet(12), DirectPrediction(), unshuffle=2), root / "regression", extra=SETTINGS)
+    process = ResShiftScheduler(num_train_timesteps=4, kappa=0.2, min_noise_level=0.2, etas_end=0.99, power=0.3)
+    save_denoiser(ConditionalDenoiser(unet(20), process, unshuffle=2, concat_y=True), root / "diffusion", extra={})
+    return root
+
+
+@pytest.fixture(scope="module")
+def downscaler(model_dir) -> Downscaler:
+    torch.set_num_threads(1)
+    return Downscaler.from_pretrained(model_dir, device="cpu")
+
+
+def coarse_and_static(times: int = 2, h: int = 6, w: int = 8):
+    rng = np.random.default_rng(0)
+    lat, lon = 40.0 + 2.0 * np.arange(h), 250.0 + 2.0 * np.arange(w)
+    tas = (280 + 5 * rng.normal(size=(times, h, w))).astype(np.float32)
+    tas[:, 0, 0] = np.nan                                            # a block that is NaN (land, say)
+    coarse = xr.Dataset({"tas": (("time", "lat", "lon"), tas,
+                                 {"units": "K", "standard_name": "air_temperature", "long_name": "Air temperature"})},
+                        coords={"time": np.arange(times), "lat": ("lat", lat, {"units": "degrees_north"}),
+                                "lon": ("lon", lon, {"units": "degrees_east"})},
+                        attrs={"title": "test", "history": "made by a test"})
+    flat, flon = fine_coordinate(lat, 4), fine_coordinate(lon, 4)
+    big_lat = np.concatenate([flat[0] - 0.5 * np.arange(4, 0, -1), flat, flat[-1] + 0.5 * np.arange(1, 5)])
+    orog = xr.Dataset({"orog": (("lat", "lon"), rng.uniform(0, 2000, (len(big_lat), len(flon))))},
+                      coords={"lat": big_lat, "lon": flon})            # a larger grid than needed: matched by coordinate
+    return coarse, orog
+
+
+def test_fine_coordinate():
+    np.testing.assert_allclose(fine_coordinate(np.array([0.0, 4.0]), 4), [-1.5, -0.5, 0.5, 1.5, 2.5, 3.5, 4.5, 5.5])
+    with pytest.raises(InputError, match="not regularly spaced"):
+        fine_coordinate(np.array([0.0, 1.0, 3.0]), 2)
+
+
+def test_predict_returns_the_fine_grid_with_attributes(downscaler):
+    coarse, orog = coarse_and_static()
+    out = downscaler.predict(coarse, static=orog, members=3)
+    da = out["tas"]
+    assert da.dims == ("member", "time", "lat", "lon") and da.shape == (3, 2, 24, 32)
+    np.testing.assert_allclose(da.lat, fine_coordinate(coarse.lat.values, 4))
+    assert da.attrs == coarse.tas.attrs and da.lat.attrs == {"units": "degrees_north"}
+    assert out.attrs["title"] == "test"
+    lines = out.attrs["history"].splitlines()
+    assert lines[0] == "made by a test" and "science.downscale: tas downscaled x4 (diffusion, 3 members" in lines[1]
+    assert np.isnan(da.values[..., :4, :4]).all() and np.isfinite(da.values[..., 4:, :]).all()
+    assert float(da.std("member").mean()) > 0                            # members differ
+    assert downscaler.last_run.network_evaluations == 2 * (1 + 4)       # per field: the mean + 4 steps
+
+
+def test_members_do_not_depend_on_the_ensemble_size(downscaler):
+    coarse, orog = coarse_and_static(times=1)
+    two = downscaler.predict(coarse, static=orog, members=2, seed=5)["tas"]
+    four = downscaler.predict(coarse, static=orog, members=4, seed=5)["tas"]
+    np.testing.assert_allclose(two.values, four.values[:2], rtol=1e-5, atol=1e-4)
+
+
+def test_regression_only_and_tiling(downscaler, model_dir):
+    coarse, orog = coarse_and_static(times=1)
+    mean = downscaler.predict(coarse, static=orog, method="regression")["tas"]
+    assert mean.sizes["member"] == 1
+    tiled = Downscaler.from_pretrained(model_dir, device="cpu")
+    tiled.tile, tiled.overlap = 16, 4                 # 3 x 3 tiles (GroupNorm sees each tile: values differ)
+    again = tiled.predict(coarse, static=orog, method="regression")["tas"]
+    assert again.shape == mean.shape and (np.isnan(again.values) == np.isnan(mean.values)).all()
+    assert np.isfinite(again.values[..., 4:, :]).all()
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda c, s: (c.rename(tas="pr"), s), "has no variable 'tas'"),
+    (lambda c, s: (c, None), "needs the static field orog"),
+    (lambda c, s: (c, s.isel(lat=slice(8, None))), "does not cover the fine grid"),
+    (lambda c, s: (c, s.rename(orog="height")), "has no 'orog'"),
+    (lambda c, s: (c.assign(tas=c.tas * np.nan), s), "NaN everywhere"),
+    (lambda c, s: (c.assign_coords(lon=c.lon.values ** 1.5), s), "not regularly spaced"),
+])
+def test_input_errors(downscaler, change, message):
+    coarse, orog = change(*coarse_and_static(times=1))
+    with pytest.raises(InputError, match=message):
+        downscaler.predict(coarse, static=orog, members=2)
+
+
+def test_missing_model_folder(tmp_path):
+    with pytest.raises(InputError, match="regression/model.json missing"):
+        Downscaler.from_pretrained(tmp_path, device="cpu")
