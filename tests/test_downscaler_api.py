@@ -116,3 +116,41 @@ def test_input_errors(downscaler, change, message):
 def test_missing_model_folder(tmp_path):
     with pytest.raises(InputError, match="regression/model.json missing"):
         Downscaler.from_pretrained(tmp_path, device="cpu")
+
+
+def small_fine_dataset(times: int = 6, h: int = 32, w: int = 32) -> xr.Dataset:
+    rng = np.random.default_rng(1)
+    yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    orog = 1000 * np.exp(-((yy - 16) ** 2 + (xx - 10) ** 2) / 40.0)
+    tas = 290 - 0.006 * orog[None] + rng.normal(0, 0.5, (times, h, w)) + np.arange(times)[:, None, None]
+    tas[:, :, -4:] = np.nan                                          # a NaN strip (sea, say)
+    return xr.Dataset({"tas": (("time", "lat", "lon"), tas.astype(np.float32), {"units": "K"}),
+                       "orog": (("lat", "lon"), orog.astype(np.float32), {"units": "m"})},
+                      coords={"time": np.arange(times), "lat": 30 + 0.25 * np.arange(h), "lon": 0.25 * np.arange(w)})
+
+
+def test_fit_save_and_reload(tmp_path):
+    from science.downscale.fields import coarsen
+
+    fine = small_fine_dataset()
+    model = Downscaler.fit(fine, "tas", 4, static=["orog"], max_minutes=0.05, patch=16, batch_size=4, progress=False,
+                           accelerator="cpu", workdir=str(tmp_path / "work"))
+    assert model.settings["var"] == "tas" and model.settings["factor"] == 4 and model.settings["mask_channel"]
+    model.save_pretrained(tmp_path / "model")
+    again = Downscaler.from_pretrained(tmp_path / "model", device="cpu")
+    coarse = coarsen(fine.isel(time=[5]), 4)
+    a = model.predict(coarse, static=fine, members=2)["tas"]
+    b = again.predict(coarse, static=fine, members=2)["tas"]
+    np.testing.assert_allclose(a.values, b.values, rtol=1e-5, atol=1e-4)
+    assert a.shape == (2, 1, 32, 32) and np.isnan(a.values[..., -4:]).all() and np.isfinite(a.values[..., :-4]).all()
+
+
+@pytest.mark.parametrize("args,message", [
+    (dict(var="pr", factor=4), "no variable 'pr'"),
+    (dict(var="tas", factor=5), "does not divide by the factor 5"),
+    (dict(var="tas", factor=4, static=["height"]), "no static variable 'height'"),
+    (dict(var="tas", factor=4, static=["tas"]), "not the variable's grid"),
+])
+def test_fit_errors(args, message):
+    with pytest.raises(InputError, match=message):
+        Downscaler.fit(small_fine_dataset(), max_minutes=0.01, **args)

@@ -126,16 +126,19 @@ class DownscaleData(pl.LightningDataModule):
     def __init__(self, field: str = "linke_turbidity", var: str = "linke_turbidity",
                  static: Sequence[str] = ("altitude", "altitude_missing"), factor: int = 4, patch: int = 64,
                  split_by: str = "region", fraction: float = 0.2, batch_size: int = 16, steps_per_epoch: int = 500,
-                 val_size: int = 64, num_workers: int = 0, seed: int = 0):
+                 val_size: int = 64, num_workers: int = 0, seed: int = 0, dataset=None):
+        """``dataset``: an ``xr.Dataset`` to train on instead of the registry field ``field``
+        (:meth:`.Downscaler.fit`); ``static`` then names its static variables."""
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["dataset"])
+        self.dataset = dataset
         self.settings: dict = {}
 
     def setup(self, stage: Optional[str] = None) -> None:
         from .fields import load, spatial_dims, split
 
         hp = self.hparams
-        ds = load(hp.field)
+        ds = self.dataset if self.dataset is not None else load(hp.field)
         train, val = split(ds, by=hp.split_by, fraction=hp.fraction, factor=hp.factor)
         fine_t, static_t = arrays(train, hp.var, hp.static)
         fine_v, static_v = arrays(val, hp.var, hp.static)
@@ -149,7 +152,7 @@ class DownscaleData(pl.LightningDataModule):
         self.settings = {"var": hp.var, "factor": int(hp.factor), "patch": int(hp.patch), "static": list(hp.static),
                          "mask_channel": mask,
                          "norm": norm.to_dict(), "dims": list(spatial_dims(ds)),
-                         "units": var.attrs.get("units"), "field": hp.field}
+                         "units": var.attrs.get("units"), "field": hp.field if self.dataset is None else None}
 
     def train_dataloader(self) -> DataLoader:
         self.train_set.epoch = self.trainer.current_epoch if self.trainer is not None else 0

@@ -87,6 +87,26 @@ class Downscaler(Pipeline):
             model, _ = load_denoiser(folder / diffusion, device=dev)
         return cls(regression, model, meta["extra"], dev, as_dtype(torch_dtype))
 
+    @classmethod
+    def fit(cls, fine, var: str, factor: int, static: Optional[Sequence[str]] = None, max_minutes: float = 10.0,
+            **kwargs) -> "Downscaler":
+        """Train a downscaler on ``fine`` (an ``xr.Dataset`` on the fine grid: ``var`` with any other
+        dimensions, NaN allowed; ``static`` names its static fields) for at most ``max_minutes``
+        (:mod:`.fitting`)."""
+        from .fitting import fit
+
+        return fit(fine, var, int(factor), list(static or []), max_minutes, **kwargs)
+
+    def save_pretrained(self, path: str | os.PathLike) -> Path:
+        """``path/regression`` and ``path/diffusion`` (safetensors + JSON), loadable by :meth:`from_pretrained`."""
+        from shared.checkpoints import save_denoiser
+
+        root = Path(path)
+        save_denoiser(self.regression, root / "regression", extra=dict(self.settings, role="regression mean"))
+        if self.diffusion is not None:
+            save_denoiser(self.diffusion, root / "diffusion", extra=dict(self.settings, role="residual from the mean"))
+        return root
+
     # ----------------------------------------------------------------- one field
     @torch.no_grad()
     def fields(self, coarse: np.ndarray, static: Optional[np.ndarray] = None, members: int = 16,
