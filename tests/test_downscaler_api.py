@@ -154,3 +154,25 @@ def test_fit_save_and_reload(tmp_path):
 def test_fit_errors(args, message):
     with pytest.raises(InputError, match=message):
         Downscaler.fit(small_fine_dataset(), max_minutes=0.01, **args)
+
+
+def test_dask_input_stays_lazy_and_matches_the_eager_run(downscaler):
+    coarse, orog = coarse_and_static(times=4)
+    eager = downscaler.predict(coarse, static=orog, members=2, seed=3)["tas"]
+    lazy = downscaler.predict(coarse.chunk({"time": 1}), static=orog, members=2, seed=3)["tas"]
+    assert lazy.chunks is not None and lazy.dims == eager.dims          # nothing computed yet
+    assert lazy.data.numblocks[1] == 4                                   # one block per time chunk
+    np.testing.assert_allclose(lazy.compute().values, eager.values, rtol=1e-5, atol=1e-4)
+
+
+def test_local_cluster_gives_the_in_process_numbers(downscaler):
+    from distributed import Client, LocalCluster
+
+    coarse, orog = coarse_and_static(times=2)
+    eager = downscaler.predict(coarse, static=orog, members=2, seed=1)["tas"]
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        lazy = downscaler.predict(coarse.chunk({"time": 1}), static=orog, members=2, seed=1)["tas"]
+        values = client.compute(lazy.data).result()
+        assert len(client.scheduler_info()["workers"]) == 2
+    np.testing.assert_allclose(values, eager.values, rtol=1e-5, atol=1e-4)

@@ -23,7 +23,9 @@ The fine grid's coordinates are the coarse cell centres split in ``F``: ``c_I + 
 from __future__ import annotations
 
 import datetime
+import functools
 import os
+import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -68,6 +70,7 @@ class Downscaler(Pipeline):
         self.tile = int(tile or self.settings.get("patch", 256))
         self.overlap = int(overlap if overlap is not None else self.tile // 4)
         self.last_run = RunInfo()
+        self.source: Optional[Path] = None         #: the folder it was loaded from (dask workers load it)
         self.to(device, torch_dtype)
 
     def modules(self):
@@ -85,7 +88,9 @@ class Downscaler(Pipeline):
         model = None
         if (folder / diffusion / "model.json").is_file():
             model, _ = load_denoiser(folder / diffusion, device=dev)
-        return cls(regression, model, meta["extra"], dev, as_dtype(torch_dtype))
+        out = cls(regression, model, meta["extra"], dev, as_dtype(torch_dtype))
+        out.source = folder if diffusion == "diffusion" else None
+        return out
 
     @classmethod
     def fit(cls, fine, var: str, factor: int, static: Optional[Sequence[str]] = None, max_minutes: float = 10.0,
@@ -171,42 +176,71 @@ class Downscaler(Pipeline):
         the fine coordinates, every attribute kept and a ``history`` line added. ``static``: an
         ``xr.Dataset`` with the model's static fields on (at least) the fine grid; cells are matched by the
         nearest coordinate. Every other dimension (time, level ...) is downscaled field by field, member
-        ``k`` with seed ``seed + k``."""
+        ``k`` with seed ``seed + k`` in every field, so the numbers do not depend on how the work is split.
+
+        A dask-backed input stays lazy: the result is a dask array computed chunk by chunk over the other
+        dimensions (``xr.apply_ufunc(dask="parallelized")``; the spatial dimensions are never chunked), by
+        whatever scheduler is active, a ``dask.distributed`` cluster included (its workers load the model
+        from its folder; a model from :meth:`fit` is saved to a temporary folder first)."""
         import xarray as xr
 
         from .fields import spatial_dims
 
+        if method not in METHODS:
+            raise InputError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         da, attrs = self._variable(coarse)
         lat, lon = spatial_dims(da)
         f = self.factor
         fine_lat = fine_coordinate(da[lat].values, f, lat)
         fine_lon = fine_coordinate(da[lon].values, f, lon)
         static_values = self._static(static, lat, lon, fine_lat, fine_lon)
-        other = [d for d in da.dims if d not in (lat, lon)]
-        stacked = da.transpose(*other, lat, lon)
-        flat = stacked.values.reshape(-1, da.sizes[lat], da.sizes[lon])
-        if not np.isfinite(flat).any():
+        lazy = da.chunks is not None
+        if not lazy and not np.isfinite(da.values).any():
             raise InputError(f"the variable {self.var!r} is NaN everywhere")
         m = 1 if method == "regression" else int(members)
+        if m < 1:
+            raise InputError(f"members must be >= 1, got {members}")
         start, self.last_run = datetime.datetime.now(), RunInfo(method=method)
-        out = np.empty((m, len(flat), len(fine_lat), len(fine_lon)), dtype=np.float32)
-        for i, field in enumerate(flat):
-            out[:, i] = self.fields(field, static_values, m, num_inference_steps, seed, method)
-            if progress is not None:
-                progress(i + 1)
+        job = dict(static=static_values, members=m, steps=num_inference_steps, seed=int(seed), method=method)
+        if lazy:
+            source = self.source or self.save_pretrained(tempfile.mkdtemp(prefix="downscaler_"))
+            function = functools.partial(_downscale_block, source=str(source), device=str(self.device), **job)
+            da = da.chunk({lat: -1, lon: -1})
+        else:
+            function = functools.partial(self._downscale_fields, progress=progress, **job)
+        out = xr.apply_ufunc(function, da, input_core_dims=[[lat, lon]], output_core_dims=[["member", lat, lon]],
+                             exclude_dims={lat, lon}, dask="parallelized", output_dtypes=[np.float32],
+                             dask_gufunc_kwargs={"output_sizes": {"member": m, lat: len(fine_lat), lon: len(fine_lon)}},
+                             keep_attrs=True)
+        other = [d for d in out.dims if d not in ("member", lat, lon)]
+        out = out.transpose("member", *other, lat, lon).assign_coords(
+            {"member": np.arange(m), lat: (lat, fine_lat, dict(da[lat].attrs)),
+             lon: (lon, fine_lon, dict(da[lon].attrs))})
+        out.name = self.var
         self.last_run.seconds = (datetime.datetime.now() - start).total_seconds()
-        shape = (m, *[da.sizes[d] for d in other], len(fine_lat), len(fine_lon))
-        coords = {d: da[d] for d in other if d in da.coords}
-        coords.update({"member": np.arange(m), lat: (lat, fine_lat, dict(da[lat].attrs)),
-                       lon: (lon, fine_lon, dict(da[lon].attrs))})
-        var = xr.DataArray(out.reshape(shape), dims=("member", *other, lat, lon), coords=coords,
-                           attrs=dict(da.attrs), name=self.var)
-        result = xr.Dataset({self.var: var}, attrs=attrs)
-        steps = "" if method == "regression" else f", {self.last_run.network_evaluations // max(len(flat), 1)} network evaluations per field"
+        result = xr.Dataset({self.var: out}, attrs=attrs)
+        steps = "" if method == "regression" else f", {num_inference_steps or self.default_steps} steps"
         line = (f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%dT%H:%M:%SZ} science.downscale: {self.var} "
                 f"downscaled x{f} ({method}, {m} member{'s' * (m > 1)}{steps})")
         result.attrs["history"] = (attrs.get("history", "") + "\n" + line).strip()
         return result
+
+    @property
+    def default_steps(self) -> int:
+        """The diffusion stage's default number of sampler steps."""
+        return int(self.diffusion.process.config.num_train_timesteps) if self.diffusion is not None else 0
+
+    def _downscale_fields(self, values: np.ndarray, static, members: int, steps, seed: int, method: str,
+                          progress=None) -> np.ndarray:
+        """``(..., h, w)`` coarse fields to ``(..., M, F h, F w)``, field by field (:meth:`fields`)."""
+        lead, (h, w) = values.shape[:-2], values.shape[-2:]
+        flat = values.reshape(-1, h, w)
+        out = np.empty((len(flat), members, h * self.factor, w * self.factor), dtype=np.float32)
+        for i, field in enumerate(flat):
+            out[i] = self.fields(field, static, members, steps, seed, method)
+            if progress is not None:
+                progress(i + 1)
+        return out.reshape(*lead, *out.shape[1:])
 
     def _variable(self, coarse):
         import xarray as xr
@@ -241,3 +275,15 @@ class Downscaler(Pipeline):
         except KeyError:
             raise InputError("the static fields' grid does not cover the fine grid of the input") from None
         return np.stack(picked)
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded(source: str, device: str) -> Downscaler:
+    """One model per folder and process (a dask worker loads it once)."""
+    torch.set_num_threads(1)
+    return Downscaler.from_pretrained(source, device=device)
+
+
+def _downscale_block(values: np.ndarray, source: str, device: str, **job) -> np.ndarray:
+    """A dask chunk ``(..., h, w)`` to ``(..., M, F h, F w)`` with the model of ``source``."""
+    return _loaded(source, device)._downscale_fields(values, **job)
