@@ -198,3 +198,25 @@ def atomic_write(target: str | os.PathLike, write: Callable[[Path], None]) -> No
         if isinstance(err, Exception) and not isinstance(err, InputError) and tmp in str(err):
             raise InputError(f"{target}: cannot write ({str(err).replace(tmp, target.name)})") from None
         raise
+
+
+def atomic_directory(target: str | os.PathLike, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp_dir)`` on a fresh temporary folder beside ``target`` (a model folder, a Zarr store),
+    then put it in ``target``'s place (an existing ``target`` is removed just before the rename). On any
+    error the temporary folder is removed and ``target`` is left as it was."""
+    import shutil
+
+    target = Path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as err:
+        raise InputError(f"{target.parent}: cannot write in this folder ({err.strerror or err})") from None
+    try:
+        write(tmp)
+        if target.exists():
+            shutil.rmtree(target) if target.is_dir() else target.unlink()
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

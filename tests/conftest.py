@@ -73,6 +73,33 @@ def tiny_forecast_weights(tmp_path_factory):
     return tiny_forecast_model(tmp_path_factory.mktemp("forecast") / "resshift")
 
 
+def tiny_downscale_model(root):
+    """A random-weight downscaler (x4 for a variable ``tas``, static ``orog``, NaN mask, 2 x 2
+    unshuffle) saved to ``root/regression`` and ``root/diffusion``: only for plumbing tests."""
+
+    from shared.checkpoints import save_denoiser
+    from shared.processes import DirectPrediction
+
+    def unet(in_channels: int) -> UNet2DModel:
+        return UNet2DModel(in_channels=in_channels, out_channels=4, block_out_channels=[8, 8], layers_per_block=1,
+                           down_block_types=["DownBlock2D"] * 2, up_block_types=["UpBlock2D"] * 2, norm_num_groups=4)
+
+    settings = {"var": "tas", "factor": 4, "static": ["orog"], "mask_channel": True,
+                "norm": {"mean": 280.0, "std": 10.0, "static": [[500.0, 300.0]]}}
+    torch.manual_seed(0)
+    # unshuffled by 2: y (4) + orog (4) + mask (4) = 12 channels; the diffusion adds the state and the mean
+    save_denoiser(ConditionalDenoiser(unet(12), DirectPrediction(), unshuffle=2), root / "regression", extra=settings)
+    process = ResShiftScheduler(num_train_timesteps=4, kappa=0.2, min_noise_level=0.2, etas_end=0.99, power=0.3)
+    save_denoiser(ConditionalDenoiser(unet(20), process, unshuffle=2, concat_y=True), root / "diffusion", extra={})
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_downscale_weights(tmp_path_factory):
+    """A tiny random-weight downscaler folder (plumbing tests only, never shipped)."""
+    return tiny_downscale_model(tmp_path_factory.mktemp("downscaler"))
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny models run fastest on one thread (2 threads on a busy 2-core machine are ~40x slower)."""

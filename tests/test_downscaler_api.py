@@ -8,33 +8,13 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
-from diffusers import UNet2DModel
 
 from science.downscale.downscaler import Downscaler, fine_coordinate
-from shared.checkpoints import save_denoiser
-from shared.denoiser import ConditionalDenoiser
 from shared.files import InputError
-from shared.processes import DirectPrediction, ResShiftScheduler
-
-SETTINGS = {"var": "tas", "factor": 4, "static": ["orog"], "mask_channel": True,
-            "norm": {"mean": 280.0, "std": 10.0, "static": [[500.0, 300.0]]}}
-
-
-def unet(in_channels: int) -> UNet2DModel:
-    return UNet2DModel(in_channels=in_channels, out_channels=4, block_out_channels=[8, 8], layers_per_block=1,
-                       down_block_types=["DownBlock2D"] * 2, up_block_types=["UpBlock2D"] * 2, norm_num_groups=4)
-
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    """regression/ and diffusion/ of a tiny random-weight downscaler (x4, one static, NaN mask; unshuffle 2)."""
-    torch.manual_seed(0)
-    root = tmp_path_factory.mktemp("downscaler")
-    # unshuffled by 2: y (4) + orog (4) + mask (4) = 12 channels; the diffusion adds the state and the mean
-    save_denoiser(ConditionalDenoiser(unet(12), DirectPrediction(), unshuffle=2), root / "regression", extra=SETTINGS)
-    process = ResShiftScheduler(num_train_timesteps=4, kappa=0.2, min_noise_level=0.2, etas_end=0.99, power=0.3)
-    save_denoiser(ConditionalDenoiser(unet(20), process, unshuffle=2, concat_y=True), root / "diffusion", extra={})
-    return root
+def model_dir(tiny_downscale_weights):
+    return tiny_downscale_weights
 
 
 @pytest.fixture(scope="module")

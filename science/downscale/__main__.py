@@ -1,0 +1,5 @@
+from shared.cli import run_program
+
+from .cli import main
+
+run_program(main)
