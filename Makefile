@@ -5,6 +5,7 @@
 # make train-sr-baseline, make bench-sr, make train-se, make bench-se, make train-mri,
 # make train-mri-baselines, make bench-mri, make train-molecules, make train-molecules-baseline,
 # make bench-molecules, make train-forecast, make train-forecast-baseline, make bench-forecast,
+# make train-downscale, make train-downscale-baseline, make bench-downscale,
 # make ship FROM=runs/NAME/pretrained TO=WEIGHTS_FOLDER (replace shipped weights, keep the model card).
 
 VENV   ?= .venv
@@ -28,7 +29,7 @@ TEST_DATA_PACKAGES := insighttoolkit5-examples
 
 .PHONY: demo test system test-data data train-mri train-mri-baselines bench-mri train-sr train-sr-baseline bench-sr \
         train-se bench-se train-molecules train-molecules-baseline bench-molecules train-forecast train-forecast-baseline bench-forecast \
-        ship clean
+        train-downscale train-downscale-baseline bench-downscale ship clean
 
 # $(call pip_install,EXTRAS): create the venv if needed, install the project with EXTRAS ("" or "[x]").
 define pip_install
@@ -86,7 +87,7 @@ data: system
 # failed copy leaves the shipped weights as they were.
 define ship_weights
 	test -f $(1)/model.json || { echo "$(1): no exported model (model.json)"; exit 1; }
-	rm -rf $(2).new && cp -r $(1) $(2).new && \
+	mkdir -p $$(dirname $(2)) && rm -rf $(2).new && cp -r $(1) $(2).new && \
 	{ test ! -f $(2)/README.md || cp $(2)/README.md $(2).new/README.md; } && \
 	rm -rf $(2) && mv $(2).new $(2)
 endef
@@ -162,6 +163,21 @@ train-forecast-baseline: $(STAMP_TRAIN)
 
 bench-forecast: $(STAMP_BENCH)
 	$(PY) -m experiments.science.benchmark_forecast
+
+# Reproduce the shipped downscaler (pvlib's Linke turbidity x8 with altitude): the regression mean, then
+# ResShift from it; and the benchmark's CorrDiff baseline (EDM from noise on the same mean).
+train-downscale: $(STAMP_TRAIN)
+	$(PY) -m experiments fit --config experiments/science/downscale_regression.yaml
+	$(PY) -m experiments fit --config experiments/science/downscale_resshift.yaml
+	$(call ship_weights,runs/downscale_regression/pretrained,science/downscale/weights/linke_x8/regression)
+	$(call ship_weights,runs/downscale_resshift/pretrained,science/downscale/weights/linke_x8/diffusion)
+
+train-downscale-baseline: $(STAMP_TRAIN)
+	$(PY) -m experiments fit --config experiments/science/downscale_edm.yaml
+	$(call ship_weights,runs/downscale_edm/pretrained,experiments/science/baselines/downscale_edm)
+
+bench-downscale: $(STAMP_BENCH)
+	$(PY) -m experiments.science.benchmark_downscale
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache
