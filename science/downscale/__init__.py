@@ -20,12 +20,7 @@ prediction; ``fit``, dask and the command line are to come.
 
 from __future__ import annotations
 
+from shared.lazy import lazy_attributes
+
 __all__ = ["Downscaler"]
-
-
-def __getattr__(name):
-    if name == "Downscaler":
-        from .downscaler import Downscaler
-
-        return Downscaler
-    raise AttributeError(name)
+__getattr__ = lazy_attributes(__name__, {"Downscaler": ".downscaler"})

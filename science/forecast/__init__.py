@@ -14,12 +14,7 @@
 
 from __future__ import annotations
 
+from shared.lazy import lazy_attributes
+
 __all__ = ["Forecaster"]
-
-
-def __getattr__(name):
-    if name == "Forecaster":
-        from .forecaster import Forecaster
-
-        return Forecaster
-    raise AttributeError(name)
+__getattr__ = lazy_attributes(__name__, {"Forecaster": ".forecaster"})

@@ -5,12 +5,7 @@
 
 from __future__ import annotations
 
+from shared.lazy import lazy_attributes
+
 __all__ = ["MoleculeGenerator"]
-
-
-def __getattr__(name):
-    if name == "MoleculeGenerator":
-        from .generator import MoleculeGenerator
-
-        return MoleculeGenerator
-    raise AttributeError(name)
+__getattr__ = lazy_attributes(__name__, {"MoleculeGenerator": ".generator"})
