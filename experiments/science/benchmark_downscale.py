@@ -161,12 +161,14 @@ def plot(result: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401  (matplotlib.ticker.NullFormatter below)
 
     fig = plt.figure(figsize=(15, 8.5))
     ax = fig.add_subplot(2, 3, 1)
     k = np.asarray(result["wavenumbers"])
     for name, power in result["spectra"].items():
         ax.loglog(k, power, label=name, color="k" if name == "truth" else None, lw=2 if name == "truth" else 1)
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("wavenumber (cycles per 5' cell)")
     ax.set_title("radially averaged power (member 0)", fontsize=9)
     ax.legend(fontsize=7)
