@@ -53,6 +53,9 @@ NOT_IMPORTED = {
                         "that names the install command",
     "pvlib": "its wheel ships LinkeTurbidities.h5 and Altitude.h5, read by path (science.downscale.fields), never imported",
     "h5netcdf": "xarray's NetCDF-4 engine (engine=\"h5netcdf\" in science.downscale.fields), never imported by name",
+    "dask": "xarray's chunked arrays: science.downscale.Downscaler.predict on dask-backed data (xr.apply_ufunc with "
+            "dask=\"parallelized\", Dataset.chunk), used through xarray, never imported by name",
+    "zarr": "xarray's Zarr backend (xr.open_zarr / Dataset.to_zarr in science.downscale.cli), never imported by name",
 }
 
 
