@@ -3,6 +3,8 @@ one-line errors, atomic outputs, and --help without heavy imports."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 import time
@@ -112,3 +114,23 @@ def test_help_is_fast():
         if seconds < 2:
             break
     assert proc.returncode == 0 and "--members" in proc.stdout and seconds < 2
+
+
+def test_default_static_without_pvlib_is_a_one_line_error(files, tiny_downscale_weights, monkeypatch, capsys):
+    from science.downscale import fields
+
+    meta = json.loads((tiny_downscale_weights / "regression" / "model.json").read_text())
+    model_dir = files / "linke_like"
+    shutil.copytree(tiny_downscale_weights, model_dir)
+    meta["extra"]["field"] = "linke_turbidity"                    # a model whose statics come with its field
+    (model_dir / "regression" / "model.json").write_text(json.dumps(meta))
+
+    def absent(*args, **kwargs):
+        raise fields.FieldUnavailable("pvlib is not installed: pip install pvlib")
+
+    monkeypatch.setattr(fields, "load", absent)
+    assert main(["predict", str(files / "coarse.nc"), "-o", str(files / "out.nc"), "--model", str(model_dir),
+                 "--device", "cpu", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pvlib is not installed" in err and "--static" in err
+    assert not (files / "out.nc").exists()

@@ -132,13 +132,19 @@ def default_static(model, coarse):
     come with the field), cropped to the input's extent; None for any other model."""
     if model.settings.get("field") != "linke_turbidity":
         return None
-    from .fields import load, spatial_dims
+    from shared.files import InputError
+
+    from .fields import FieldUnavailable, load, spatial_dims
 
     lat, lon = spatial_dims(coarse[model.var])
     pad = 1.0
     region = (float(coarse[lat].min()) - pad, float(coarse[lat].max()) + pad,
               float(coarse[lon].min()) - pad, float(coarse[lon].max()) + pad)
-    return load("linke_turbidity", region=region, variables=list(model.settings["static"]))
+    try:
+        return load("linke_turbidity", region=region, variables=list(model.settings["static"]))
+    except FieldUnavailable as err:
+        raise InputError(f"the model's static fields come from pvlib's altitude grid: {err}; "
+                         "or give them with --static") from None
 
 
 def predict(args) -> int:
