@@ -57,7 +57,10 @@ def fit(ds, var: str, factor: int, static: Sequence[str] = (), max_minutes: floa
         batch_size: int = 16, accelerator: str = "auto", progress: bool = True, seed: int = 0,
         workdir: Optional[str] = None):
     """Train both stages on ``ds`` (module docstring) and return the :class:`.downscaler.Downscaler`."""
-    import lightning.pytorch as pl
+    try:
+        import lightning.pytorch as pl
+    except ImportError:
+        raise InputError("fitting needs the training extra (Lightning): pip install -e '.[train]'") from None
 
     from shared.checkpoints import load_denoiser
     from shared.training import ConditionalDiffusionModule
