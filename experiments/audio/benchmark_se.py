@@ -4,7 +4,8 @@
 
 Conditions: input SNR 0, 5 and 10 dB (validation noises: recorded sounds, babble, coloured) and
 reverberant speech (validation rooms, T60 0.2-1.0 s). Methods: the noisy input; ``noisereduce``
-(spectral gating); the predictive model; SGMSE+ predictor-corrector at 30 steps (60 evaluations);
+(spectral gating); DeepFilterNet 3 and RNNoise (:mod:`experiments.audio.peers`, 48 kHz tools run through
+soxr resampling, delays removed); the predictive model; SGMSE+ predictor-corrector at 30 steps (60 evaluations);
 StoRM at 1, 2 and 4 steps of its best few-step setting (chosen by ``experiments.audio.tune_storm``);
 the consistency model at 1, 2 and 4 steps. Metrics: PESQ (wide-band), ESTOI, SI-SDR, network
 evaluations and real-time factor (processing seconds / audio seconds, after a warm-up) on this CPU.
@@ -41,10 +42,14 @@ def build_methods(enhancer: SpeechEnhancer, storm_steps: list[int], onestep_step
             return out, enhancer.last_run.network_evaluations
         return run
 
+    from .peers import PEERS
+
     methods: dict[str, Callable] = {
         "noisy input": lambda noisy, task, seed: (noisy, 0),
         "noisereduce": lambda noisy, task, seed: (noisereduce.reduce_noise(y=noisy, sr=SAMPLE_RATE).astype(np.float32), 0),
     }
+    for name, enhance in PEERS.items():                 # the tools people use today (issue 17)
+        methods[name] = lambda noisy, task, seed, enhance=enhance: (enhance(noisy, SAMPLE_RATE), 0)
     available = enhancer.methods
     if "predictive" in available:
         methods["predictive"] = model("predictive", 1)
@@ -112,6 +117,13 @@ def check_targets(summary: dict) -> dict:
     if "SGMSE+ PC 30" in s:
         gap = one["pesq"] - s["SGMSE+ PC 30"]["pesq"]
         t["one-step within 0.1 PESQ of SGMSE+ PC 30"] = {"value": gap, "pass": gap >= -0.1}
+    dfn = s.get("DeepFilterNet 3")
+    if dfn is not None:                                  # issue 17's targets
+        for key, label in (("pesq", "PESQ"), ("si_sdr", "SI-SDR")):
+            gap = one[key] - dfn[key]
+            t[f"one-step {label} >= DeepFilterNet 3's"] = {"value": gap, "pass": gap >= 0}
+        t["one-step real-time factor <= DeepFilterNet 3's"] = {"value": one["rtf"] / dfn["rtf"],
+                                                               "pass": one["rtf"] <= dfn["rtf"]}
     return t
 
 
