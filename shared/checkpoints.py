@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
@@ -27,6 +26,7 @@ from diffusers import UNet2DModel
 
 from .backbone1d import SeriesUNet
 from .denoiser import ConditionalDenoiser
+from .files import atomic_directory
 from .edm import EDMScheduler
 from .masked_diffusion import MaskedDiffusion
 from .processes import DirectPrediction, GaussianDiffusion, ResShiftScheduler
@@ -52,12 +52,6 @@ def register_backbone(cls) -> Any:
     return cls
 
 
-def _atomic_dir(target: Path):
-    """A fresh temporary folder beside ``target``; the caller renames it into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-
-
 def save_denoiser(
     denoiser: ConditionalDenoiser,
     directory: str | os.PathLike,
@@ -73,8 +67,8 @@ def save_denoiser(
     from safetensors.torch import save_file
 
     target = Path(directory)
-    tmp = _atomic_dir(target)
-    try:
+
+    def write(tmp: Path) -> None:
         backbone = denoiser.backbone
         state = {k: v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()
                  for k, v in backbone.state_dict().items()}
@@ -96,12 +90,8 @@ def save_denoiser(
         card = target / "README.md"   # the model card is written by people, not by training: keep it
         if card.is_file():
             shutil.copy2(card, tmp / "README.md")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    atomic_directory(target, write)
     return target
 
 

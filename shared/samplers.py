@@ -234,15 +234,15 @@ def sample_heun(denoise: Denoise, process: GaussianPath, y: torch.Tensor, *,
         x, x0_hat = evaluate(denoise, x, t, nfe, y, callback)
         nfe += 1
         if i + 1 < len(times):
-            u, sigma = to_u(x, t)
             nxt = times[i + 1]
-            _, sigma_next = to_u(x, nxt)
-            d = (u - x0_hat) / sigma
-            u_euler = u + (sigma_next - sigma) * d
-            x_euler, x0_next = evaluate(denoise, from_u(u_euler, nxt), nxt, nfe, y, callback)
+            u, sigma = to_u(x, t)
+            d = (u - x0_hat) / sigma                                   # Euler to the next level ...
+            a_next, _, s_next = path_at(process, nxt, x)
+            sigma_next = s_next / a_next
+            x_euler, x0_next = evaluate(denoise, from_u(u + (sigma_next - sigma) * d, nxt), nxt, nfe, y, callback)
             nfe += 1
             u_euler, _ = to_u(x_euler, nxt)
-            d_next = (u_euler - x0_next) / sigma_next
+            d_next = (u_euler - x0_next) / sigma_next                  # ... and the mean of the two slopes
             x = from_u(u + (sigma_next - sigma) * (d + d_next) / 2, nxt)
         if progress is not None:
             progress(nfe)

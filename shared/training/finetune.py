@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 import torch
 from torch.optim.swa_utils import AveragedModel
@@ -42,7 +42,8 @@ def fine_tune(denoiser: ConditionalDenoiser, batches: Callable[[], dict[str, tor
     opt = torch.optim.AdamW(params, lr=lr)
     average = AveragedModel(tuned.backbone)
     start, step = time.perf_counter(), 0
-    for batch in _forever(batches):
+    while True:
+        batch = batches()
         x0, y, cond = batch["x0"], batch["y"], batch.get("cond")
         loss = tuned.process.training_loss(lambda x_t, t: tuned(x_t, t, y, cond), x0, y, generator=generator)
         opt.zero_grad(set_to_none=True)
@@ -57,8 +58,3 @@ def fine_tune(denoiser: ConditionalDenoiser, batches: Callable[[], dict[str, tor
             break
     tuned.backbone.load_state_dict(average.module.state_dict())
     return tuned.eval().requires_grad_(False), step
-
-
-def _forever(batches: Callable[[], dict[str, torch.Tensor]]) -> Iterator[dict[str, torch.Tensor]]:
-    while True:
-        yield batches()
