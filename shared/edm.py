@@ -5,7 +5,8 @@ regression mean)::
 
     x_sigma = x0 + sigma eps          (path (a, b, s) = (1, 0, sigma); prior x_max = y + sigma_max eps)
 
-so the network models the residual ``r = x0 - y`` from noise, with EDM's preconditioning of that residual::
+so the network models the residual ``r = x0 - y`` from noise, with EDM's preconditioning of that residual
+(:mod:`shared.preconditioning`, path ``a = 1``, ``s = sigma``)::
 
     x0_hat = y + c_skip (x - y) + c_out F(c_in (x - y), c_noise)
     c_skip = s_d^2 / (sigma^2 + s_d^2),  c_out = sigma s_d / sqrt(sigma^2 + s_d^2),  c_in = 1 / sqrt(sigma^2 + s_d^2)
@@ -29,6 +30,7 @@ import torch
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils.torch_utils import randn_tensor
 
+from .preconditioning import path_scales, residual_input, residual_output, residual_weight
 from .processes import ProcessScheduler
 from .protocol import Denoise, expand
 
@@ -83,13 +85,6 @@ class EDMScheduler(ProcessScheduler):
         return y + sigma * randn_tensor(y.shape, generator=generator, device=y.device, dtype=y.dtype)
 
     # ----------------------------------------------------------------- preconditioning
-    def _precondition(self, timesteps, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(c_in, c_skip, c_out)`` broadcast against ``like``."""
-        sigma = expand(torch.as_tensor(timesteps, dtype=torch.float32), like)
-        sd = self.config.sigma_data
-        norm = torch.sqrt(sigma**2 + sd**2)
-        return 1 / norm, sd**2 / norm**2, sigma * sd / norm
-
     def model_time(self, timesteps) -> torch.Tensor:
         """``1000 (ln sigma - ln sigma_min) / (ln sigma_max - ln sigma_min)``."""
         c = self.config
@@ -97,12 +92,10 @@ class EDMScheduler(ProcessScheduler):
         return 1000.0 * (torch.log(torch.as_tensor(timesteps, dtype=torch.float32)) - lo) / (hi - lo)
 
     def network_input(self, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
-        c_in, _, _ = self._precondition(timesteps, sample)
-        return c_in * (sample - y)
+        return residual_input(sample, y, *path_scales(self, timesteps, sample), self.config.sigma_data)
 
     def network_output(self, out: torch.Tensor, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
-        _, c_skip, c_out = self._precondition(timesteps, sample)
-        return y + c_skip * (sample - y) + c_out * out
+        return residual_output(out, sample, y, *path_scales(self, timesteps, sample), self.config.sigma_data)
 
     # ----------------------------------------------------------------- reverse process
     def step(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, *, y: torch.Tensor,
@@ -126,6 +119,5 @@ class EDMScheduler(ProcessScheduler):
         sigma = self.sample_training_timesteps(x0.shape[0], device=x0.device, generator=generator)
         noise = randn_tensor(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
         x0_hat = denoise(self.add_noise(x0, noise, sigma, y=y), sigma)
-        sd = self.config.sigma_data
-        weight = expand((sigma**2 + sd**2) / (sigma * sd) ** 2, x0)
+        weight = residual_weight(*path_scales(self, sigma, x0), self.config.sigma_data)
         return torch.mean(weight * (x0_hat - x0) ** 2)

@@ -21,6 +21,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 
+from .preconditioning import path_scales, residual_input, residual_output, residual_weight
 from .protocol import Denoise, ProcessStepOutput, eps_from_x0, expand, x0_from_eps
 
 __all__ = ["ProcessScheduler", "ResShiftScheduler", "GaussianDiffusion", "DirectPrediction", "ProcessStepOutput",
@@ -106,7 +107,13 @@ class ResShiftScheduler(ProcessScheduler):
 
     Because the marginals are defined for every t, any decreasing subset of timesteps is a valid
     Markov chain with ``alpha = eta_t - eta_s``: that is how ``set_timesteps(N < T)`` respaces.
-    The backbone sees ``c_in x_t`` with ``c_in = 1 / sqrt(kappa^2 eta_t + 1)`` and predicts ``x0``.
+
+    Preconditioning: by default (ResShift's) the backbone sees ``c_in x_t`` with
+    ``c_in = 1 / sqrt(kappa^2 eta_t + 1)`` and predicts ``x0`` (with the denoiser's ``skip``, ``x0 - y``),
+    trained with ``|x0_hat - x0|^2``. With ``sigma_data`` (the scale ``s_d`` of ``x0 - y``) it is EDM's
+    preconditioning of the residual (:mod:`shared.preconditioning`, path ``a = 1 - eta``, ``s = kappa
+    sqrt(eta)``): input ``c_in (x_t - y) / a``, ``x0_hat = y + c_skip (x_t - y) / a + c_out F``, loss weight
+    ``1 / c_out^2``; use it (with the denoiser's ``skip = 0``) when the residual is small next to ``y``.
     """
 
     @register_to_config
@@ -117,11 +124,14 @@ class ResShiftScheduler(ProcessScheduler):
         min_noise_level: float = 0.2,
         etas_end: float = 0.99,
         power: float = 0.3,
+        sigma_data: Optional[float] = None,
     ):
         if num_train_timesteps < 1:
             raise ValueError("num_train_timesteps must be >= 1")
         if kappa <= 0:
             raise ValueError("kappa must be > 0")
+        if sigma_data is not None and sigma_data <= 0:
+            raise ValueError("sigma_data must be > 0 (or None for ResShift's own preconditioning)")
         sqrt_etas = resshift_sqrt_etas(num_train_timesteps, min_noise_level, kappa, etas_end, power)
         self.sqrt_etas = torch.from_numpy(sqrt_etas)
         self.etas = self.sqrt_etas**2
@@ -187,8 +197,16 @@ class ResShiftScheduler(ProcessScheduler):
         return sample / torch.sqrt(self.config.kappa**2 * eta + 1.0)
 
     def network_input(self, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
-        """``c_in(t) x_t`` (:meth:`scale_model_input`)."""
-        return self.scale_model_input(sample, timesteps)
+        """``c_in(t) x_t`` (:meth:`scale_model_input`), or ``c_in (x_t - y) / a`` with ``sigma_data``."""
+        if self.config.sigma_data is None:
+            return self.scale_model_input(sample, timesteps)
+        return residual_input(sample, y, *path_scales(self, timesteps, sample), self.config.sigma_data)
+
+    def network_output(self, out: torch.Tensor, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
+        """``x0_hat``: the output itself, or ``y + c_skip (x_t - y) / a + c_out F`` with ``sigma_data``."""
+        if self.config.sigma_data is None:
+            return out
+        return residual_output(out, sample, y, *path_scales(self, timesteps, sample), self.config.sigma_data)
 
     # ----------------------------------------------------------------- reverse process
     def posterior_mean_variance(self, x0_hat, x_t, timestep, prev_timestep):
@@ -231,11 +249,15 @@ class ResShiftScheduler(ProcessScheduler):
         ).to(device)
 
     def training_loss(self, denoise: Denoise, x0: torch.Tensor, y: torch.Tensor, generator=None) -> torch.Tensor:
-        """ResShift objective ``E_t,eps |f(x_t, t) - x0|^2`` with ``f`` predicting ``x0``."""
+        """ResShift objective ``E_t,eps |f(x_t, t) - x0|^2`` with ``f`` predicting ``x0``; with ``sigma_data``
+        each term weighted by EDM's ``1 / c_out(t)^2``."""
         t = self.sample_training_timesteps(x0.shape[0], device=x0.device, generator=generator)
         noise = randn_tensor(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
         x_t = self.add_noise(x0, noise, t, y=y)
-        return torch.mean((denoise(x_t, t) - x0) ** 2)
+        error = (denoise(x_t, t) - x0) ** 2
+        if self.config.sigma_data is not None:
+            error = residual_weight(*path_scales(self, t, x0), self.config.sigma_data) * error
+        return torch.mean(error)
 
 
 class GaussianDiffusion(ProcessScheduler):

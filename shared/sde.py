@@ -46,6 +46,7 @@ import torch
 from diffusers.configuration_utils import register_to_config
 from diffusers.utils.torch_utils import randn_tensor
 
+from .preconditioning import path_scales, residual_input, residual_output, residual_weight
 from .processes import ProcessScheduler
 from .protocol import Denoise, eps_from_x0, expand, x0_from_eps
 
@@ -157,27 +158,17 @@ class OUVEScheduler(ProcessScheduler):
         return torch.as_tensor(timesteps).float() * 1000.0
 
     # ----------------------------------------------------------------- preconditioning
-    def _edm(self, timesteps, like: torch.Tensor):
-        """``(a_t, c_in, c_skip, c_out)`` broadcast against ``like`` (``"residual"`` parametrisation)."""
-        a = expand(self.mean_coefficient(timesteps), like)
-        q = expand(self.marginal_std(timesteps), like) / a
-        sd = self.config.sigma_data
-        norm = torch.sqrt(q**2 + sd**2)
-        return a, 1 / norm, sd**2 / norm**2, q * sd / norm
-
     def network_input(self, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
         """What the backbone sees of the state: ``x_t`` (eps) or ``c_in (x_t - y) / a_t`` (residual)."""
         if self.config.parametrization == "eps":
             return sample
-        a, c_in, _, _ = self._edm(timesteps, sample)
-        return c_in * (sample - y) / a
+        return residual_input(sample, y, *path_scales(self, timesteps, sample), self.config.sigma_data)
 
     def network_output(self, out: torch.Tensor, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
         """``x0_hat`` from the backbone's ``F``: Tweedie from ``eps_hat = F`` (eps) or the EDM form (residual)."""
         if self.config.parametrization == "eps":
             return x0_from_eps(self, out, sample, y, timesteps)
-        a, _, c_skip, c_out = self._edm(timesteps, sample)
-        return y + c_skip * (sample - y) / a + c_out * out
+        return residual_output(out, sample, y, *path_scales(self, timesteps, sample), self.config.sigma_data)
 
     def score(self, x0_hat: torch.Tensor, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
         """``grad log p_t(x) = -(x_t - a_t x0_hat - (1 - a_t) y) / s_t^2``."""
@@ -239,7 +230,5 @@ class OUVEScheduler(ProcessScheduler):
         x0_hat = denoise(x_t, t)
         if self.config.parametrization == "eps":
             return torch.mean((eps_from_x0(self, x0_hat, x_t, y, t) - z) ** 2)
-        a, _, _, _ = self._edm(t, x0)
-        q2 = (expand(self.marginal_std(t), x0) / a) ** 2
-        weight = 1 / q2 + 1 / self.config.sigma_data**2
+        weight = residual_weight(*path_scales(self, t, x0), self.config.sigma_data)
         return torch.mean(weight * (x0_hat - x0) ** 2)
