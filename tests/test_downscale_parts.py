@@ -350,3 +350,21 @@ def test_decode_time_360_day_and_standard():
     assert [str(x)[:10] for x in t] == ["2000-02-28", "2000-04-04"]
     with pytest.raises(ValueError, match="calendar 'noleap' is not supported"):
         fields.decode_time([0.0], "days since 2000-01-01", "noleap")
+
+
+def test_residual_scale_is_the_rms_of_the_regression_residual():
+    """``fitting.residual_scale``: the RMS of ``x0 - D(y)`` over the patches (a stand-in regression that adds 0.1)."""
+    import torch
+
+    from science.downscale.fitting import residual_scale
+
+    g = torch.Generator().manual_seed(0)
+    patches = [{"x0": torch.randn(1, 8, 8, generator=g), "y": torch.randn(1, 8, 8, generator=g)} for _ in range(32)]
+    for item in patches:
+        item["x0"] = item["y"] + 0.2
+
+    class PlusTenth(torch.nn.Module):
+        def forward(self, x, t, y, cond=None):
+            return y + 0.1
+
+    assert residual_scale(PlusTenth(), patches, batches=2, batch_size=8) == pytest.approx(0.1, rel=1e-3)

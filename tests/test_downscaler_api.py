@@ -116,6 +116,8 @@ def test_fit_save_and_reload(tmp_path):
     model = Downscaler.fit(fine, "tas", 4, static=["orog"], max_minutes=0.05, patch=16, batch_size=4, progress=False,
                            accelerator="cpu", workdir=str(tmp_path / "work"))
     assert model.settings["var"] == "tas" and model.settings["factor"] == 4 and model.settings["mask_channel"]
+    # the residual stage is preconditioned at the scale the regression stage leaves (fitting.residual_scale)
+    assert model.diffusion.process.config.sigma_data >= 1e-3 and model.diffusion.skip == 0.0
     model.save_pretrained(tmp_path / "model")
     again = Downscaler.from_pretrained(tmp_path / "model", device="cpu")
     coarse = coarsen(fine.isel(time=[5]), 4)

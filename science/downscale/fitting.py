@@ -6,7 +6,9 @@ the coarse input is the ``F x F`` block mean, perfect-model set-up; the last 20 
 longitudes when there is one time, are held out for validation):
 
 1. the regression mean (``DirectPrediction``), for half of ``max_minutes``;
-2. ResShift (T = 4) from that mean, for the other half.
+2. ResShift (T = 4) from that mean, for the other half, with EDM's preconditioning of the residual
+   (:mod:`shared.preconditioning`) at the scale ``sigma_data`` the first stage leaves: the RMS of its
+   residual on training patches (:func:`residual_scale`).
 
 The networks are the shipped model's (``UNet2DModel``, 64/96/128 channels, 4 x 4 pixel unshuffle) with input
 channels for the dataset's static fields; weights start fresh. ``max_minutes`` bounds the wall time of each
@@ -26,8 +28,28 @@ from shared.files import InputError
 BACKBONE = {"class": "UNet2DModel", "block_out_channels": [64, 96, 128], "layers_per_block": 1,
             "down_block_types": ["DownBlock2D"] * 3, "up_block_types": ["UpBlock2D"] * 3, "norm_num_groups": 16}
 UNSHUFFLE = 4
-RESSHIFT = {"class": "ResShiftScheduler", "num_train_timesteps": 4, "kappa": 0.2, "min_noise_level": 0.2,
-            "etas_end": 0.99, "power": 0.3}
+#: the shipped model's process (experiments/science/downscale_resshift.yaml), ``sigma_data`` aside
+RESSHIFT = {"class": "ResShiftScheduler", "num_train_timesteps": 4, "kappa": 0.2, "min_noise_level": 0.02,
+            "etas_end": 0.99, "power": 1.0}
+
+
+def residual_scale(regression, patches, batches: int = 8, batch_size: int = 16) -> float:
+    """RMS of the regression mean's residual ``x0 - D(y)`` over ``batches`` batches of training ``patches``
+    (the ``sigma_data`` of the second stage), at least 1e-3."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    total, count = 0.0, 0
+    regression.eval()
+    with torch.no_grad():
+        for i, batch in enumerate(DataLoader(patches, batch_size=batch_size)):
+            if i == batches:
+                break
+            zero = torch.zeros(batch["y"].shape[0], dtype=torch.long)
+            mean = regression(batch["y"], zero, batch["y"], batch.get("cond"))
+            total += float(torch.sum((batch["x0"] - mean) ** 2))
+            count += batch["x0"].numel()
+    return max(float(f"{(total / max(count, 1)) ** 0.5:.3g}"), 1e-3)
 
 
 def check_dataset(ds, var: str, factor: int, static: Sequence[str]) -> None:
@@ -89,7 +111,8 @@ def fit(ds, var: str, factor: int, static: Sequence[str] = (), max_minutes: floa
     def train(name: str, process: dict, in_channels: int, predictor: Optional[str] = None) -> Path:
         pl.seed_everything(seed, verbose=False)
         backbone = dict(BACKBONE, in_channels=in_channels * UNSHUFFLE**2, out_channels=UNSHUFFLE**2)
-        module = ConditionalDiffusionModule(backbone, process, unshuffle=UNSHUFFLE, skip=1.0,
+        skip = 0.0 if process.get("sigma_data") else 1.0   # a preconditioned process forms x0_hat itself
+        module = ConditionalDiffusionModule(backbone, process, unshuffle=UNSHUFFLE, skip=skip,
                                             concat_y=predictor is not None, lr=4e-4, warmup_steps=100,
                                             ema_decay=0.99, ema_start_step=100, val_steps=None,
                                             export_dir=str(root / name), export_every_n_steps=10**9,
@@ -102,5 +125,6 @@ def fit(ds, var: str, factor: int, static: Sequence[str] = (), max_minutes: floa
         return root / name
 
     regression = train("regression", {"class": "DirectPrediction"}, channels)
-    diffusion = train("diffusion", dict(RESSHIFT), 2 + channels, predictor=str(regression))
+    sigma_data = residual_scale(load_denoiser(regression)[0], data.train_set, batch_size=batch_size)
+    diffusion = train("diffusion", dict(RESSHIFT, sigma_data=sigma_data), 2 + channels, predictor=str(regression))
     return Downscaler(load_denoiser(regression)[0], load_denoiser(diffusion)[0], data.settings, "cpu")
