@@ -118,6 +118,7 @@ def test_fit_save_and_reload(tmp_path):
     assert model.settings["var"] == "tas" and model.settings["factor"] == 4 and model.settings["mask_channel"]
     # the residual stage is preconditioned at the scale the regression stage leaves (fitting.residual_scale)
     assert model.diffusion.process.config.sigma_data >= 1e-3 and model.diffusion.skip == 0.0
+    assert len(model.diffusion.process.config.x0_variance) == 4          # Analytic-DPM's reverse variance
     model.save_pretrained(tmp_path / "model")
     again = Downscaler.from_pretrained(tmp_path / "model", device="cpu")
     coarse = coarsen(fine.isel(time=[5]), 4)

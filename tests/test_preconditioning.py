@@ -88,3 +88,28 @@ def test_resshift_sigma_data_saves_and_rejects_bad_values(tmp_path):
     assert ResShiftScheduler.from_pretrained(tmp_path).config.sigma_data == SD
     with pytest.raises(ValueError, match="sigma_data"):
         ResShiftScheduler(sigma_data=0.0)
+
+
+@pytest.mark.parametrize("power", [0.3, 1.0])
+def test_x0_variance_restores_the_spread_of_few_step_sampling(power):
+    """Gaussian residual ``x0 - y ~ N(0, s_d^2)`` and its exact (linear) denoiser: 4 posterior steps give about
+    half the spread; with Analytic-DPM's ``x0_variance`` (measured by ``x0_error``) 2 and 4 steps give it all."""
+    from shared.samplers import sample_posterior
+
+    kwargs = dict(num_train_timesteps=4, kappa=0.2, min_noise_level=0.02, power=power, sigma_data=SD)
+    plain = ResShiftScheduler(**kwargs)
+    y = torch.zeros(20_000, 1, 1, 1)
+
+    def exact(x, t):
+        a, s = path_scales(plain, t, x)
+        return y + residual_coefficients(a, s, SD)[1] * (x - y) / a
+
+    g = torch.Generator().manual_seed(0)
+    gamma = plain.x0_error(exact, SD * torch.randn(y.shape, generator=g), y, generator=g)
+    assert float(gamma[-1]) == pytest.approx(SD**2, rel=0.05)      # at the top the estimate is y: error s_d^2
+    widened = ResShiftScheduler(**kwargs, x0_variance=gamma.tolist())
+    spread = lambda p, n: float(sample_posterior(exact, p, y, num_inference_steps=n, generator=g)[0].std()) / SD  # noqa: E731
+    assert spread(plain, 4) < 0.65
+    assert spread(widened, 4) == pytest.approx(1.0, abs=0.05) and spread(widened, 2) == pytest.approx(1.0, abs=0.05)
+    with pytest.raises(ValueError, match="x0_variance"):
+        ResShiftScheduler(**kwargs, x0_variance=[0.1, 0.2])

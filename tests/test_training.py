@@ -201,3 +201,22 @@ def test_zero_output_starts_residual_models_at_the_identity():
         start = zeroed(x_t, t, y)
         torch.testing.assert_close(start, zeroed.process.network_output(y, x_t, y, t))   # the backbone adds 0
         assert not torch.allclose(plain(x_t, t, y), start)
+
+
+def test_x0_variance_is_estimated_in_training_and_exported(tmp_path):
+    """``x0_variance_every``: the EMA model's x0 error per timestep is measured on training batches and the
+    export carries it as the process's ``x0_variance`` (one non-negative value per timestep)."""
+    from shared.training import ConditionalDiffusionModule
+
+    backbone = {"class": "UNet2DModel", "in_channels": 4, "out_channels": 2, "block_out_channels": [8, 16],
+                "layers_per_block": 1, "down_block_types": ["DownBlock2D"] * 2, "up_block_types": ["UpBlock2D"] * 2,
+                "norm_num_groups": 4, "add_attention": False}
+    process = {"class": "ResShiftScheduler", "num_train_timesteps": 4, "kappa": 0.2, "sigma_data": 0.1}
+    module = ConditionalDiffusionModule(backbone, process, skip=0.0, concat_y=True, x0_variance_every=1,
+                                        export_dir=str(tmp_path / "rs"))
+    batches = [{k: v[:, :2] for k, v in b.items() if k != "cond"} for b in _audio_batches()]
+    _fit(module, batches, tmp_path)
+    gamma = load_denoiser(tmp_path / "rs")[0].process.config.x0_variance
+    assert len(gamma) == 4 and all(g >= 0 for g in gamma) and gamma[0] < gamma[3]
+    with pytest.raises(ValueError, match="no x0_error"):
+        ConditionalDiffusionModule(backbone, {"class": "EDMScheduler"}, skip=0.0, x0_variance_every=1)

@@ -8,7 +8,8 @@ longitudes when there is one time, are held out for validation):
 1. the regression mean (``DirectPrediction``), for half of ``max_minutes``;
 2. ResShift (T = 4) from that mean, for the other half, with EDM's preconditioning of the residual
    (:mod:`shared.preconditioning`) at the scale ``sigma_data`` the first stage leaves: the RMS of its
-   residual on training patches (:func:`residual_scale`).
+   residual on training patches (:func:`residual_scale`), and Analytic-DPM's reverse variance measured
+   while it trains (``x0_variance``, :class:`shared.processes.ResShiftScheduler`).
 
 The networks are the shipped model's (``UNet2DModel``, 64/96/128 channels, 4 x 4 pixel unshuffle) with input
 channels for the dataset's static fields; weights start fresh. ``max_minutes`` bounds the wall time of each
@@ -117,7 +118,7 @@ def fit(ds, var: str, factor: int, static: Sequence[str] = (), max_minutes: floa
                                             ema_decay=0.99, ema_start_step=100, val_steps=None,
                                             export_dir=str(root / name), export_every_n_steps=10**9,
                                             extra={"task": "downscaling", "role": name}, predictor=predictor,
-                                            zero_output=True)
+                                            zero_output=True, x0_variance_every=10 if predictor else 0)
         trainer = pl.Trainer(max_time=per_stage, max_steps=-1, accelerator=accelerator, devices=1, logger=False,
                              enable_checkpointing=False, enable_progress_bar=progress, enable_model_summary=False,
                              limit_val_batches=0, gradient_clip_val=1.0, reload_dataloaders_every_n_epochs=1)

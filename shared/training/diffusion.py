@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from pathlib import Path
 from typing import Any, Optional
 
@@ -39,7 +40,14 @@ class ConditionalDiffusionModule(ExportingModule):
         extra: free-form JSON stored with the exported model (task settings, provenance).
         zero_output: start from a zeroed output layer (:func:`shared.training.base.zero_output_layer`):
             with ``skip = 1`` the model begins as ``x0_hat = y``.
+        x0_variance_every: every this many steps, estimate the EMA model's x0 error per timestep on the
+            training batch (``process.x0_error``); each export writes the mean of the last
+            :attr:`X0_ERROR_WINDOW` estimates into the process as ``x0_variance`` (Analytic-DPM's reverse
+            variance, :class:`shared.processes.ResShiftScheduler`). 0: off.
     """
+
+    #: how many recent x0-error estimates an export averages
+    X0_ERROR_WINDOW = 20
 
     def __init__(
         self,
@@ -61,10 +69,14 @@ class ConditionalDiffusionModule(ExportingModule):
         extra: Optional[dict[str, Any]] = None,
         predictor: Optional[str] = None,
         zero_output: bool = False,
+        x0_variance_every: int = 0,
     ):
         super().__init__()
         self.save_hyperparameters()
         self.denoiser = build_denoiser(backbone, process, unshuffle, skip, concat_y, zero_output)
+        if x0_variance_every and not hasattr(self.denoiser.process, "x0_error"):
+            raise ValueError(f"x0_variance_every: {type(self.denoiser.process).__name__} has no x0_error")
+        self.x0_errors: deque[torch.Tensor] = deque(maxlen=self.X0_ERROR_WINDOW)
         self.predictor = None
         if predictor:
             from ..checkpoints import load_denoiser
@@ -96,11 +108,24 @@ class ConditionalDiffusionModule(ExportingModule):
             self.ema.module.load_state_dict(self.denoiser.backbone.state_dict())
         else:
             self.ema.update_parameters(self.denoiser.backbone)
+        every = self.hparams.x0_variance_every
+        if every and (self.global_step % every == 0 or not self.x0_errors):   # at least one estimate
+            self.x0_errors.append(self.x0_error(batch))
         super().on_train_batch_end(outputs, batch, batch_idx)
+
+    def x0_error(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The EMA model's x0 error per timestep on ``batch`` (``process.x0_error``)."""
+        denoiser = self.ema_denoiser()
+        y, cond = self.inputs(batch)
+        return denoiser.process.x0_error(lambda x_t, t: denoiser(x_t, t, y, cond), batch["x0"], y).cpu()
 
     @rank_zero_only
     def export(self, directory: Optional[str] = None) -> Path:
-        """Write the EMA model with ``save_pretrained`` semantics (safetensors + JSON)."""
+        """Write the EMA model with ``save_pretrained`` semantics (safetensors + JSON), with the recent
+        x0-error estimate as the process's ``x0_variance`` when they are being made."""
+        if self.x0_errors:
+            estimate = torch.stack(list(self.x0_errors)).mean(0)
+            self.denoiser.process.register_to_config(x0_variance=[float(v) for v in estimate])
         return save_denoiser(self.ema_denoiser(), directory or self.hparams.export_dir, extra=self.export_extra())
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
