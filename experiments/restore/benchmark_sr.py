@@ -2,11 +2,14 @@
 
     python -m experiments.restore.benchmark_sr            # writes results/sr_benchmark.{json,png}
 
-Methods: bicubic, Lanczos, the one-step LoRA student, the ResShift teacher (4 steps stochastic
+Methods: bicubic, Lanczos, Real-ESRGAN x4plus (the perceptual peer people use today,
+:mod:`experiments.restore.peers`), the one-step LoRA student, the ResShift teacher (4 steps stochastic
 and deterministic, 1 step), and the SR3-style conditional DDPM baseline (same backbone and
 training budget) with diffusers DDIM and DPM-Solver++ at 10 and 25 steps. Degradations: bicubic
 x4 and the realistic (Real-ESRGAN-style) chain, seeded. Metrics: PSNR and SSIM on Y (border 4),
 network evaluations, seconds per image (after a warm-up) and peak resident memory of the process.
+Besides ``--out``.json/.png, ``--out``_crops.png shows side-by-side crops (bicubic, Real-ESRGAN, the
+teacher, the one-step student, the ground truth) of every validation photo, where its detail is densest.
 """
 
 from __future__ import annotations
@@ -113,6 +116,22 @@ def ddpm_method(path: Path, solver: str, steps: int, device) -> Callable:
 
 
 ONE_STEP = "one-step student"
+REAL_ESRGAN = "Real-ESRGAN x4plus"
+#: the methods of the crops figure, then the ground truth
+CROP_METHODS = ("bicubic", REAL_ESRGAN, "ResShift 4 steps", ONE_STEP)
+CROP_SIDE = 96
+
+
+def detail_window(hr: torch.Tensor, side: int = CROP_SIDE, stride: int = 16) -> tuple[int, int]:
+    """Top-left corner of the ``side`` x ``side`` window of ``hr (3, H, W)`` with the largest mean gradient
+    magnitude (where SR methods differ most), on a ``stride`` grid."""
+    grey = hr.mean(0)
+    grad = (grey[1:, :-1] - grey[:-1, :-1]).abs() + (grey[:-1, 1:] - grey[:-1, :-1]).abs()
+    h, w = grad.shape
+    side = min(side, h, w)
+    best = max(((i, j) for i in range(0, h - side + 1, stride) for j in range(0, w - side + 1, stride)),
+               key=lambda ij: float(grad[ij[0]:ij[0] + side, ij[1]:ij[1] + side].mean()))
+    return best
 
 
 def build_methods(pipe: SuperResolutionPipeline, ddpm: Optional[Path], device, fix: str) -> dict[str, Callable]:
@@ -131,9 +150,12 @@ def build_methods(pipe: SuperResolutionPipeline, ddpm: Optional[Path], device, f
             return color_fix(out[None], bicubic_up(lr, 4)[None].clamp(0, 1), fix)[0], nfe
         return run
 
+    from .peers import real_esrgan
+
     methods = {
         "bicubic": lambda lr, seed: (bicubic_up(lr, 4).clamp(0, 1), 0),
         "lanczos": lambda lr, seed: (lanczos(lr), 0),
+        REAL_ESRGAN: lambda lr, seed: (real_esrgan(lr), 1),
         ONE_STEP: pipeline(one_step=True),
         "ResShift 4 steps": pipeline(one_step=False, steps=4),
         "ResShift 4 steps det.": pipeline(one_step=False, steps=4, deterministic=True),
@@ -175,9 +197,12 @@ def run(args) -> dict:
     methods = build_methods(pipe, None if args.no_ddpm else Path(args.ddpm), device, args.color_fix)
     if args.methods:
         methods = {k: v for k, v in methods.items() if k in args.methods}
-    rows = []
+    rows, crops = [], {}
     for kind in args.degradations:
         pairs = validation_pairs(kind, crop=args.crop)
+        windows = [detail_window(item["x0"].add(1).div(2)) for item in pairs]
+        for item, (i, j) in zip(pairs, windows):
+            crops.setdefault((kind, item["name"]), {})["ground truth"] = _crop(item["x0"].add(1).div(2), i, j)
         for name, fn in methods.items():
             fn(pairs[0]["cond"].add(1).div(2), 0)  # warm-up
             for i, item in enumerate(pairs):
@@ -195,6 +220,8 @@ def run(args) -> dict:
                 rows.append({"degradation": kind, "method": name, "image": item["name"],
                              "size": list(hr.shape[-2:]), "psnr_y": psnr_y(out, hr), "ssim_y": ssim_y(out, hr),
                              "nfe": nfe, "seconds": seconds, "peak_mb": mem.mb})
+                if name in CROP_METHODS:
+                    crops[(kind, item["name"])][name] = _crop(out, *windows[i])
                 if name == ONE_STEP:  # paired, adjacent in time: load from other processes hits both alike
                     rows[-1]["bare_seconds"] = bare_forward_seconds(pipe, lr, repeats=max(3, args.repeats))
                 print(f"{kind:9s} {name:24s} {item['name']:14s} PSNR {rows[-1]['psnr_y']:.2f}  "
@@ -202,9 +229,34 @@ def run(args) -> dict:
     summary = summarise(rows)
     paired = [r for r in rows if "bare_seconds" in r and r["degradation"] == "bicubic"]
     bare = np.mean([r["bare_seconds"] for r in paired]) if paired else float("nan")
-    return {"rows": rows, "summary": summary, "bare_forward_seconds": float(bare),
+    return {"rows": rows, "summary": summary, "bare_forward_seconds": float(bare), "_crops": crops,
             "setup": {"dtype": args.dtype, "color_fix": args.color_fix, "threads": args.threads, "repeats": args.repeats, "device": str(device), "cpu": platform.processor() or platform.machine(),
                       "torch": torch.__version__, "images": sorted({r["image"] for r in rows}), "crop": args.crop}}
+
+
+def _crop(img: torch.Tensor, i: int, j: int) -> np.ndarray:
+    return img[:, i:i + CROP_SIDE, j:j + CROP_SIDE].clamp(0, 1).permute(1, 2, 0).float().cpu().numpy()
+
+
+def plot_crops(crops: dict, path: Path) -> None:
+    """One row per (degradation, photo): the :data:`CROP_METHODS` crops and the ground truth."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = [m for m in CROP_METHODS if any(m in c for c in crops.values())] + ["ground truth"]
+    fig, axes = plt.subplots(len(crops), len(columns), figsize=(2.2 * len(columns), 2.3 * len(crops)), squeeze=False)
+    for row, ((kind, image), by_method) in zip(axes, crops.items()):
+        for ax, name in zip(row, columns):
+            if name in by_method:
+                ax.imshow(by_method[name])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(f"{name}\n{image}, {kind}", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -283,8 +335,10 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(RESULTS / "sr_benchmark"))
     args = p.parse_args(argv)
     result = run(args)
+    crops = result.pop("_crops")
     result["targets"] = check_targets(result)
     paths = write_results(result, args.out, plot)
+    plot_crops(crops, Path(f"{args.out}_crops.png"))
     for kind, d in result["summary"].items():
         print(f"\n{kind} x4 (mean over {len(result['setup']['images'])} photos)")
         print(f"{'method':26s} {'PSNR-Y':>7s} {'SSIM-Y':>7s} {'NFE':>4s} {'s/img':>7s} {'peak MB':>8s}")
