@@ -155,7 +155,6 @@ def build_methods(pipe: SuperResolutionPipeline, ddpm: Optional[Path], device, f
     methods = {
         "bicubic": lambda lr, seed: (bicubic_up(lr, 4).clamp(0, 1), 0),
         "lanczos": lambda lr, seed: (lanczos(lr), 0),
-        REAL_ESRGAN: lambda lr, seed: (real_esrgan(lr), 1),
         ONE_STEP: pipeline(one_step=True),
         "ResShift 4 steps": pipeline(one_step=False, steps=4),
         "ResShift 4 steps det.": pipeline(one_step=False, steps=4, deterministic=True),
@@ -165,6 +164,8 @@ def build_methods(pipe: SuperResolutionPipeline, ddpm: Optional[Path], device, f
         for solver, label in (("ddim", "DDIM"), ("dpmsolver++", "DPM++")):
             for steps in (10, 25):
                 methods[f"DDPM {label} {steps}"] = fixed(ddpm_method(ddpm, solver, steps, device))
+    # last: ncnn keeps its memory after a call, which would raise the peak RSS of every method after it
+    methods[REAL_ESRGAN] = lambda lr, seed: (real_esrgan(lr), 1)
     return methods
 
 
