@@ -26,8 +26,8 @@ from diffusers import UNet2DModel
 
 from .backbone1d import SeriesUNet
 from .denoiser import ConditionalDenoiser
-from .files import atomic_directory
 from .edm import EDMScheduler
+from .files import atomic_directory
 from .masked_diffusion import MaskedDiffusion
 from .processes import DirectPrediction, GaussianDiffusion, ResShiftScheduler
 from .sde import OUVEScheduler

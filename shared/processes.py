@@ -273,7 +273,6 @@ class ResShiftScheduler(ProcessScheduler):
             error = residual_weight(*path_scales(self, t, x0), self.config.sigma_data) * error
         return torch.mean(error)
 
-
     @torch.no_grad()
     def x0_error(self, denoise: Denoise, x0: torch.Tensor, y: torch.Tensor, generator=None) -> torch.Tensor:
         """``Gamma_t = mean |x0_hat(x_t) - x0|^2`` for every timestep t on one batch (Analytic-DPM's

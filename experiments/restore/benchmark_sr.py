@@ -191,7 +191,8 @@ def bare_forward_seconds(pipe: SuperResolutionPipeline, lr: torch.Tensor, repeat
     return float(np.median(times))
 
 
-def run(args) -> dict:
+def run(args) -> tuple[dict, dict]:
+    """The result (rows, summary, setup) and the crops of :func:`plot_crops`."""
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     pipe = SuperResolutionPipeline.from_pretrained(args.weights, device=args.device, torch_dtype=args.dtype)
@@ -230,9 +231,9 @@ def run(args) -> dict:
     summary = summarise(rows)
     paired = [r for r in rows if "bare_seconds" in r and r["degradation"] == "bicubic"]
     bare = np.mean([r["bare_seconds"] for r in paired]) if paired else float("nan")
-    return {"rows": rows, "summary": summary, "bare_forward_seconds": float(bare), "_crops": crops,
+    return {"rows": rows, "summary": summary, "bare_forward_seconds": float(bare),
             "setup": {"dtype": args.dtype, "color_fix": args.color_fix, "threads": args.threads, "repeats": args.repeats, "device": str(device), "cpu": platform.processor() or platform.machine(),
-                      "torch": torch.__version__, "images": sorted({r["image"] for r in rows}), "crop": args.crop}}
+                      "torch": torch.__version__, "images": sorted({r["image"] for r in rows}), "crop": args.crop}}, crops
 
 
 def _crop(img: torch.Tensor, i: int, j: int) -> np.ndarray:
@@ -341,8 +342,7 @@ def main(argv=None) -> int:
                    help="model dtype (see experiments/dtype_check.py for the speed/quality trade-off)")
     p.add_argument("--out", default=str(RESULTS / "sr_benchmark"))
     args = p.parse_args(argv)
-    result = run(args)
-    crops = result.pop("_crops")
+    result, crops = run(args)
     result["targets"] = check_targets(result)
     paths = write_results(result, args.out, plot)
     plot_crops(crops, Path(f"{args.out}_crops.png"))

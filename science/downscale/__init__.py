@@ -1,12 +1,11 @@
 """Gridded-field downscaling (issue 15), CorrDiff-like: a regression network predicts the mean fine
 field from the upsampled coarse one and a diffusion model generates the residual, as an ensemble.
 
-In progress: the data, the scores, the training data and configs, and the ``Downscaler`` API's
-prediction; ``fit``, dask and the command line are to come.
-
-* :class:`Downscaler` (:mod:`.downscaler`): a coarse field (xarray) to a fine-grid ensemble with a
-  ``member`` dimension, attributes kept; the diffusion stage is ResShift from the regression mean (ours)
-  or EDM from noise (CorrDiff's recipe, :class:`shared.edm.EDMScheduler`);
+* :class:`Downscaler` (:mod:`.downscaler`): a coarse field (xarray, eager or dask-lazy) to a fine-grid
+  ensemble with a ``member`` dimension, attributes kept; the diffusion stage is ResShift from the
+  regression mean (ours) or EDM from noise (CorrDiff's recipe, :class:`shared.edm.EDMScheduler`);
+  ``Downscaler.fit`` trains both stages on a user's dataset (:mod:`.fitting`);
+* :mod:`.cli`: ``python -m science.downscale fit|predict`` (NetCDF and Zarr);
 * :mod:`.fields`: the real offline gridded fields as ``xarray.Dataset`` s (iris-sample-data's UM air
   temperature runs over North America and OSTIA sea-surface temperature; pvlib's global monthly Linke
   turbidity with the surface altitude), the block-mean coarsening of the perfect-model set-up, and the
