@@ -368,3 +368,19 @@ def test_residual_scale_is_the_rms_of_the_regression_residual():
             return y + 0.1
 
     assert residual_scale(PlusTenth(), patches, batches=2, batch_size=8) == pytest.approx(0.1, rel=1e-3)
+
+
+def test_fit_uses_the_shipped_models_networks_and_process():
+    """``Downscaler.fit``'s constants are those of experiments/science/downscale_resshift.yaml (``sigma_data`` is
+    measured per dataset instead)."""
+    from pathlib import Path
+
+    import yaml
+
+    from science.downscale.fitting import BACKBONE, RESSHIFT, UNSHUFFLE
+
+    config = Path(__file__).resolve().parents[1] / "experiments" / "science" / "downscale_resshift.yaml"
+    model = yaml.safe_load(config.read_text())["model"]["init_args"]
+    process = {k: v for k, v in model["process"].items() if k != "sigma_data"}
+    assert process == RESSHIFT and model["unshuffle"] == UNSHUFFLE
+    assert {k: v for k, v in model["backbone"].items() if k in BACKBONE} == BACKBONE

@@ -31,7 +31,7 @@ BACKBONE = {"class": "UNet2DModel", "block_out_channels": [64, 96, 128], "layers
 UNSHUFFLE = 4
 #: the shipped model's process (experiments/science/downscale_resshift.yaml), ``sigma_data`` aside
 RESSHIFT = {"class": "ResShiftScheduler", "num_train_timesteps": 4, "kappa": 0.2, "min_noise_level": 0.02,
-            "etas_end": 0.99, "power": 1.0}
+            "etas_end": 0.99, "power": 0.3}
 
 
 def residual_scale(regression, patches, batches: int = 8, batch_size: int = 16) -> float:
