@@ -1,4 +1,4 @@
-"""Offline speech corpus: real text read by Debian's speech synthesisers, split by voice and by text.
+"""Offline speech corpora: real text read by Debian's speech synthesisers, and recorded human voices.
 
 * Text: English sentences from the docstrings of the Python standard library (thousands of
   distinct, natural sentences that ship with every Python), split train/validation by a hash of
@@ -10,6 +10,16 @@
 
 :func:`build_corpus` synthesises a split once (about a minute for thousands of utterances) into
 ``<cache>/speech_<split>.npz``; :func:`load_corpus` reads it back.
+
+Recorded voices (:func:`build_recorded_corpus`), split by speaker:
+
+* the voice prompts of the Asterisk telephony server: studio recordings of four professional speakers in
+  five languages (Debian ``asterisk-core-sounds-*-g722``: G.722 wide-band, 16 kHz with content up to 7 kHz,
+  about 2,800 prompts of 0.5-15 s). Allison (US English and Mexican Spanish, the most natural English
+  voice installed) is held out for validation; June (Canadian French), Carlo (Italian, male) and the
+  Russian IVR voice are training voices;
+* KLettres' letters and syllables (Debian ``klettres-data``: about 1,800 full-band recordings, one reader
+  per language, 20 languages): training voices.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
+import glob
 import re
 import subprocess
 import sys
@@ -28,6 +39,7 @@ from typing import Iterator, Optional
 
 import numpy as np
 
+from .recordings import read_recording
 from .spectral import SAMPLE_RATE
 
 ESPEAK_LANGUAGES = ["en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
@@ -119,10 +131,6 @@ def voice_catalogue(split: str) -> list[Voice]:
 def synthesize(voice: Voice, text: str, rate: int, pitch: int) -> np.ndarray:
     """Speak ``text`` and return float32 mono samples at 16 kHz (``rate`` wpm, ``pitch`` 0-99;
     flite uses its own rate and pitch)."""
-    import soundfile as sf
-    import torch
-    import torchaudio.functional as AF
-
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "u.wav"
         if voice.engine == "flite":
@@ -131,14 +139,73 @@ def synthesize(voice: Voice, text: str, rate: int, pitch: int) -> np.ndarray:
             v = voice.name + (f"+{voice.variant}" if voice.variant else "")
             cmd = ["espeak-ng", "-v", v, "-s", str(rate), "-p", str(pitch), "-w", str(wav), text]
         subprocess.run(cmd, check=True, capture_output=True, timeout=60)
-        audio, sr = sf.read(str(wav), dtype="float32", always_2d=True)
-    audio = audio.mean(axis=1)
-    if sr != SAMPLE_RATE:
-        audio = AF.resample(torch.from_numpy(audio), sr, SAMPLE_RATE).numpy()
-    return audio
+        return read_recording(wav)
+
+
+# ----------------------------------------------------------------------------- recorded voices
+_ASTERISK = "/usr/share/asterisk/sounds"
+KLETTRES_LANGUAGES = ["ar", "cs", "da", "de", "en", "en_GB", "es", "fr", "he", "hu", "it", "lt", "ml", "nb", "nds",
+                      "nl", "pt_BR", "ru", "tn", "uk"]
+RECORDED_VOICES = {     # speaker -> glob patterns of their recordings
+    "allison": [f"{_ASTERISK}/en_US_f_Allison/**/*.g722", f"{_ASTERISK}/es_MX_f_Allison/**/*.g722"],
+    "june": [f"{_ASTERISK}/fr_CA_f_June/**/*.g722"],
+    "carlo": [f"{_ASTERISK}/it_IT_m_Carlo/**/*.g722"],
+    "ivrvoice_ru": [f"{_ASTERISK}/ru_RU_f_IvrvoiceRU/**/*.g722"],
+} | {f"klettres_{lang}": [f"/usr/share/klettres/{lang}/**/*.ogg"] for lang in KLETTRES_LANGUAGES}
+VALIDATION_RECORDED = {"allison"}
+RECORDED_VOICE_PACKAGES = [f"asterisk-core-sounds-{lang}-g722" for lang in ("en", "es", "fr", "it", "ru")] + [
+    "klettres-data"]
+
+
+def recorded_voice_files(split: str) -> list[tuple[str, str]]:
+    """``(speaker, path)`` of every installed recording of ``split``'s speakers, sorted (none if not installed)."""
+    out = []
+    for speaker, patterns in RECORDED_VOICES.items():
+        if (speaker in VALIDATION_RECORDED) != (split == "validation"):
+            continue
+        for pattern in patterns:
+            out += [(speaker, f) for f in sorted(glob.glob(pattern, recursive=True))]
+    return out
+
+
+def build_recorded_corpus(split: str, cache_dir: Optional[Path] = None, min_seconds: float = 0.5,
+                          progress: bool = True) -> Path:
+    """Decode ``split``'s recordings (at least ``min_seconds`` long) into an npz like :func:`build_corpus`'s
+    (``voice`` ``recorded:<speaker>``, ``text`` the file name). Raises if none is installed."""
+    from tqdm import tqdm
+
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    files = recorded_voice_files(split)
+    if not files:
+        raise FileNotFoundError(f"no recorded {split} voices: install {' '.join(RECORDED_VOICE_PACKAGES)} "
+                                "(make data)")
+    target = (cache_dir or default_cache_dir()) / f"speech_recorded_{split}_{len(files)}.npz"
+    if target.exists():
+        return target
+    clips, voices, texts = [], [], []
+    for speaker, path in tqdm(files, desc=f"decoding recorded {split} voices", disable=not progress, file=sys.stderr):
+        audio = read_recording(path)
+        if audio is not None and len(audio) >= min_seconds * SAMPLE_RATE and np.abs(audio).max() > 1e-3:
+            clips.append(audio)
+            voices.append(f"recorded:{speaker}")
+            texts.append(Path(path).stem)
+    _write_corpus(target, clips, voices, texts)
+    return target
 
 
 # ----------------------------------------------------------------------------- corpus
+def _write_corpus(target: Path, clips: list[np.ndarray], voices: list[str], texts: list[str]) -> None:
+    """Peak-normalise each clip to 0.9 and write the npz layout of :class:`SpeechCorpus` atomically."""
+    clips = [np.clip(c / max(1e-6, np.abs(c).max()) * 0.9, -1, 1) for c in clips]
+    offsets = np.cumsum([0] + [len(c) for c in clips])
+    audio = (np.concatenate(clips) * 32767).astype(np.int16)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".npz", delete=False) as f:
+        np.savez(f, audio=audio, offsets=offsets, voice=np.array(voices), text=np.array(texts))
+    os.replace(f.name, target)
+
+
 def build_corpus(split: str, count: int, cache_dir: Optional[Path] = None, seed: int = 0,
                  workers: int = 2, progress: bool = True) -> Path:
     """Synthesise ``count`` utterances of ``split`` (random voice, text, rate, pitch) into an npz.
@@ -160,14 +227,7 @@ def build_corpus(split: str, count: int, cache_dir: Optional[Path] = None, seed:
     with ThreadPoolExecutor(workers) as pool:
         results = list(tqdm(pool.map(lambda j: synthesize(*j), jobs), total=count, disable=not progress,
                             desc=f"synthesising {split} speech", file=sys.stderr))
-    clips = [np.clip(r / max(1e-6, np.abs(r).max()) * 0.9, -1, 1) for r in results]
-    offsets = np.cumsum([0] + [len(c) for c in clips])
-    audio = (np.concatenate(clips) * 32767).astype(np.int16)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".npz", delete=False) as f:
-        np.savez(f, audio=audio, offsets=offsets, voice=np.array([j[0].key for j in jobs]),
-                 text=np.array([j[1] for j in jobs]))
-    os.replace(f.name, target)
+    _write_corpus(target, results, [j[0].key for j in jobs], [j[1] for j in jobs])
     return target
 
 
@@ -185,6 +245,12 @@ class SpeechCorpus:
 
     def __getitem__(self, i: int) -> np.ndarray:
         return self.audio[self.offsets[i]:self.offsets[i + 1]].astype(np.float32) / 32767.0
+
+    def __add__(self, other: "SpeechCorpus") -> "SpeechCorpus":
+        """Both corpora's utterances, this one's first."""
+        return SpeechCorpus(np.concatenate([self.audio, other.audio]),
+                            np.concatenate([self.offsets, other.offsets[1:] + self.offsets[-1]]),
+                            np.concatenate([self.voice, other.voice]), np.concatenate([self.text, other.text]))
 
 
 def load_corpus(path: Path) -> SpeechCorpus:

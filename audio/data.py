@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .corpus import SpeechCorpus, build_corpus, default_cache_dir, load_corpus
+from .corpus import SpeechCorpus, build_corpus, build_recorded_corpus, default_cache_dir, load_corpus
 from .noise import coloured_noise, loop_to, mix_at_snr, recorded_noises, reverberate, room_impulse_response
 from .options import TASKS
-from .spectral import CompressedSTFT, peak_normalise, task_plane
+from .spectral import SAMPLE_RATE, CompressedSTFT, peak_normalise, task_plane
 
 
 def rir_bank(split: str, count: int, cache_dir: Optional[Path] = None, seed: int = 0) -> list[np.ndarray]:
@@ -54,22 +54,35 @@ class Degrader:
     corpus: SpeechCorpus
     noises: list[np.ndarray]
     rirs: list[np.ndarray]
+    recorded: Optional[SpeechCorpus] = None     # recorded human voices, drawn with ``recorded_fraction``
+    recorded_fraction: float = 0.0
 
-    def noise(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        kind = rng.choice(["coloured", "babble", "recorded"], p=[0.3, 0.3, 0.4])
+    def utterance(self, rng: np.random.Generator) -> np.ndarray:
+        """A random clean utterance: recorded with probability ``recorded_fraction``, else synthesised."""
+        corpus = self.corpus
+        if self.recorded is not None and rng.uniform() < self.recorded_fraction:
+            corpus = self.recorded
+        return corpus[int(rng.integers(len(corpus)))]
+
+    def noise(self, n: int, rng: np.random.Generator, recorded_only: bool = False) -> np.ndarray:
+        """``n`` samples of noise: coloured (30 %), babble (30 %) or a recorded sound (40 %; always with
+        ``recorded_only``)."""
+        if recorded_only and not self.noises:
+            raise FileNotFoundError("no recorded noises installed (make data)")
+        kind = "recorded" if recorded_only else rng.choice(["coloured", "babble", "recorded"], p=[0.3, 0.3, 0.4])
         if kind == "coloured" or not self.noises:
             return coloured_noise(n, float(rng.uniform(-2, 2)), rng)
         if kind == "babble":
-            talkers = [loop_to(self.corpus[int(rng.integers(len(self.corpus)))], n, rng)
+            talkers = [loop_to(self.utterance(rng), n, rng)
                        for _ in range(int(rng.integers(2, 7)))]
             return np.sum(talkers, axis=0)
         return loop_to(self.noises[int(rng.integers(len(self.noises)))], n, rng)
 
     def degrade(self, clean: np.ndarray, task: str, rng: np.random.Generator,
-                snr_db: Optional[float] = None) -> np.ndarray:
+                snr_db: Optional[float] = None, recorded_only: bool = False) -> np.ndarray:
         if task == "denoise":
             snr = float(rng.uniform(-5, 20)) if snr_db is None else snr_db
-            return mix_at_snr(clean, self.noise(len(clean), rng), snr)
+            return mix_at_snr(clean, self.noise(len(clean), rng, recorded_only), snr)
         wet = reverberate(clean, self.rirs[int(rng.integers(len(self.rirs)))])
         snr = float(rng.uniform(30, 50)) if snr_db is None else snr_db
         return mix_at_snr(wet, coloured_noise(len(clean), float(rng.uniform(-1, 1)), rng), snr)
@@ -110,8 +123,7 @@ class SpeechPairs(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        corpus = self.degrader.corpus
-        clean = crop(corpus[int(rng.integers(len(corpus)))], self.samples, rng)
+        clean = crop(self.degrader.utterance(rng), self.samples, rng)
         clean = clean * float(rng.uniform(0.1, 1.0))
         task = self.tasks[int(rng.integers(len(self.tasks)))]
         noisy = self.degrader.degrade(clean, task, rng)
@@ -121,10 +133,13 @@ class SpeechPairs(Dataset):
                 "cond": task_plane(task, (self.stft.bins // u, self.frames // u))}
 
 
-def load_degrader(split: str, utterances: int, rooms: int, cache_dir: Optional[Path] = None) -> Degrader:
-    """Build (once) and load a split's corpus, recorded noises and rooms."""
+def load_degrader(split: str, utterances: int, rooms: int, cache_dir: Optional[Path] = None,
+                  recorded_voices: float = 0.0) -> Degrader:
+    """Build (once) and load a split's synthesised corpus, recorded noises and rooms, and its recorded
+    voices when a fraction ``recorded_voices`` > 0 of the utterances is to come from them."""
     corpus = load_corpus(build_corpus(split, utterances, cache_dir))
-    return Degrader(corpus, recorded_noises(split), rir_bank(split, rooms, cache_dir))
+    recorded = load_corpus(build_recorded_corpus(split, cache_dir)) if recorded_voices > 0 else None
+    return Degrader(corpus, recorded_noises(split), rir_bank(split, rooms, cache_dir), recorded, recorded_voices)
 
 
 class SpeechEnhancementData(pl.LightningDataModule):
@@ -133,16 +148,18 @@ class SpeechEnhancementData(pl.LightningDataModule):
     def __init__(self, frames: int = 192, batch_size: int = 8, train_utterances: int = 4000,
                  val_utterances: int = 300, train_rooms: int = 300, val_rooms: int = 40,
                  epoch_length: int = 8000, val_items: int = 32, unshuffle: int = 2, num_workers: int = 0,
-                 cache_dir: Optional[str] = None):
+                 cache_dir: Optional[str] = None, recorded_voices: float = 0.0):
+        """``recorded_voices``: the fraction of utterances drawn from each split's recorded human voices
+        (:mod:`audio.corpus`) instead of its synthesised ones."""
         super().__init__()
         self.save_hyperparameters()
 
     def setup(self, stage: Optional[str] = None) -> None:
         h = self.hparams
         cache = Path(h.cache_dir) if h.cache_dir else None
-        self.train_set = SpeechPairs(load_degrader("train", h.train_utterances, h.train_rooms, cache),
-                                     h.frames, h.epoch_length, h.unshuffle)
-        self.val_set = SpeechPairs(load_degrader("validation", h.val_utterances, h.val_rooms, cache),
+        self.train_set = SpeechPairs(load_degrader("train", h.train_utterances, h.train_rooms, cache,
+                                                   h.recorded_voices), h.frames, h.epoch_length, h.unshuffle)
+        self.val_set = SpeechPairs(load_degrader("validation", h.val_utterances, h.val_rooms, cache, h.recorded_voices),
                                    h.frames, h.val_items, h.unshuffle, seed=1)
 
     def train_dataloader(self) -> DataLoader:
@@ -155,13 +172,18 @@ class SpeechEnhancementData(pl.LightningDataModule):
 
 
 CONDITIONS = {"snr0": ("denoise", 0.0), "snr5": ("denoise", 5.0), "snr10": ("denoise", 10.0),
-              "reverb": ("dereverb", None)}
+              "reverb": ("dereverb", None), "natural": ("denoise", None)}
+NATURAL_SNR = (0.0, 10.0)      # the natural condition's input SNR range (dB)
+NATURAL_MIN_SECONDS = 2.0      # its prompts are at least this long
 
 
 def validation_clips(count: int = 8, conditions: tuple[str, ...] = tuple(CONDITIONS), utterances: int = 300,
                      rooms: int = 40, seed: int = 2024, cache_dir: Optional[Path] = None) -> list[dict]:
     """Fixed held-out test clips: ``count`` validation utterances (unseen voices and texts) under each
-    condition (input SNR 0, 5, 10 dB with validation noises; reverberant speech in validation rooms).
+    condition: input SNR 0, 5, 10 dB with validation noises (recorded, babble, coloured) and reverberant
+    speech in validation rooms, on synthesised voices; and ``natural``, the held-out recorded human voice
+    (:data:`audio.corpus.VALIDATION_RECORDED`, prompts of at least 2 s) in recorded validation noise only, at
+    an SNR drawn from 0-10 dB.
 
     Each item: ``name``, ``condition``, ``task``, ``clean`` and ``noisy`` (float32, 16 kHz, whole
     utterances), seeded so every run and every method sees the same inputs.
@@ -171,10 +193,19 @@ def validation_clips(count: int = 8, conditions: tuple[str, ...] = tuple(CONDITI
     for cond in conditions:
         task, snr = CONDITIONS[cond]
         rng = np.random.default_rng([seed, list(CONDITIONS).index(cond)])
-        for k in range(count):
-            index = int(rng.integers(len(degrader.corpus)))
-            clean = degrader.corpus[index] * 0.5
-            noisy = degrader.degrade(clean, task, rng, snr_db=snr)
+        corpus, indices = degrader.corpus, None
+        if cond == "natural":
+            corpus = load_corpus(build_recorded_corpus("validation", cache_dir))
+            lengths = np.diff(corpus.offsets)
+            long_enough = np.flatnonzero(lengths >= NATURAL_MIN_SECONDS * SAMPLE_RATE)
+            indices = rng.choice(long_enough, size=min(count, len(long_enough)), replace=False)
+        for k in range(count if indices is None else len(indices)):
+            index = int(rng.integers(len(corpus))) if indices is None else int(indices[k])
+            clean = corpus[index] * 0.5
+            if cond == "natural":
+                noisy = degrader.degrade(clean, task, rng, snr_db=float(rng.uniform(*NATURAL_SNR)), recorded_only=True)
+            else:
+                noisy = degrader.degrade(clean, task, rng, snr_db=snr)
             items.append({"name": f"{cond}_{k}_{index}", "condition": cond, "task": task, "clean": clean,
                           "noisy": noisy.astype(np.float32)})
     return items

@@ -12,11 +12,11 @@
 from __future__ import annotations
 
 import glob
-from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from .recordings import read_recording
 from .spectral import SAMPLE_RATE
 
 RECORDED_NOISE_DIRS = {
@@ -40,24 +40,12 @@ def coloured_noise(n: int, exponent: float, rng: np.random.Generator) -> np.ndar
 
 def recorded_noises(split: str) -> list[np.ndarray]:
     """Every recorded sound of ``split`` as float32 mono at 16 kHz (missing packages are skipped)."""
-    import soundfile as sf
-    import torch
-    import torchaudio.functional as AF
-
     clips = []
     for pattern in RECORDED_NOISE_DIRS[split]:
         for path in sorted(glob.glob(pattern)):
-            if Path(path).suffix.lower() not in (".wav", ".ogg", ".oga", ".flac"):
-                continue
-            try:
-                audio, sr = sf.read(path, dtype="float32", always_2d=True)
-            except (RuntimeError, sf.LibsndfileError):
-                continue
-            audio = audio.mean(axis=1)
-            if sr != SAMPLE_RATE:
-                audio = AF.resample(torch.from_numpy(audio), sr, SAMPLE_RATE).numpy()
-            if len(audio) >= SAMPLE_RATE // 10 and np.abs(audio).max() > 1e-4:
-                clips.append(audio.astype(np.float32))
+            audio = read_recording(path)
+            if audio is not None and len(audio) >= SAMPLE_RATE // 10 and np.abs(audio).max() > 1e-4:
+                clips.append(audio)
     return clips
 
 

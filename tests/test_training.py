@@ -146,6 +146,33 @@ def test_consistency_distillation_is_generic(teacher, regression, tiny_audio_wei
     assert meta["extra"]["consistency"]["noise_level"] == "effective"
 
 
+def test_consistency_distillation_continues_from_a_trained_student(tiny_audio_weights):
+    """``student``: fine-tuning starts from that model's weights; the teacher stays the teacher."""
+    from shared.training import ConsistencyDistillationModule
+
+    module = ConsistencyDistillationModule(str(tiny_audio_weights / "score"),
+                                           student=str(tiny_audio_weights / "consistency"))
+    trained, _ = load_denoiser(tiny_audio_weights / "consistency")
+    teacher, _ = load_denoiser(tiny_audio_weights / "score")
+    for k, v in trained.backbone.state_dict().items():
+        assert torch.equal(module.student.backbone.state_dict()[k], v)
+        assert torch.equal(module.teacher.backbone.state_dict()[k], teacher.backbone.state_dict()[k])
+    assert any(not torch.equal(v, teacher.backbone.state_dict()[k]) for k, v in trained.backbone.state_dict().items())
+
+
+def test_diffusion_module_starts_from_init_weights(tiny_audio_weights):
+    from shared.training import ConditionalDiffusionModule
+
+    backbone = {"class": "UNet2DModel", **load_denoiser(tiny_audio_weights / "predictive")[0].backbone.config}
+    backbone = {k: v for k, v in backbone.items() if not k.startswith("_")}
+    fresh = ConditionalDiffusionModule(backbone, {"class": "DirectPrediction"}, unshuffle=2)
+    tuned = ConditionalDiffusionModule(backbone, {"class": "DirectPrediction"}, unshuffle=2,
+                                       init_weights=str(tiny_audio_weights / "predictive"))
+    trained = load_denoiser(tiny_audio_weights / "predictive")[0].backbone.state_dict()
+    assert all(torch.equal(tuned.denoiser.backbone.state_dict()[k], v) for k, v in trained.items())
+    assert any(not torch.equal(fresh.denoiser.backbone.state_dict()[k], v) for k, v in trained.items())
+
+
 def test_consistency_distillation_rejects_unknown_noise_level(tiny_audio_weights):
     from shared.training import ConsistencyDistillationModule
 

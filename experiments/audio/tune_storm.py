@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audio.data import CONDITIONS, validation_clips
+from audio.data import validation_clips
 from audio.enhancer import SpeechEnhancer, StormSetting
 from audio.metrics import all_metrics
 from audio.spectral import SAMPLE_RATE
 
 from ..report import script_parser, write_results
-from .benchmark_se import NOISY_CONDITIONS
+from .benchmark_se import NOISY_CONDITIONS, SYNTHETIC_CONDITIONS
 
 RESULTS = Path(__file__).parent / "results"
 TUNING_SEED = 7   # the benchmark draws its clips with seed 2024
@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     enhancer = SpeechEnhancer.from_pretrained(args.weights, device="cpu")
-    clips = validation_clips(args.clips, tuple(CONDITIONS), seed=TUNING_SEED)
+    clips = validation_clips(args.clips, SYNTHETIC_CONDITIONS, seed=TUNING_SEED)
     noisy = [{"condition": c["condition"], **all_metrics(c["noisy"], c["clean"])} for c in clips]
     result = {"noisy_input": {k: float(np.mean([r[k] for r in noisy if r["condition"] in NOISY_CONDITIONS]))
                               for k in ("si_sdr", "pesq")},

@@ -20,12 +20,15 @@ from .base import ExportingModule
 class ConsistencyDistillationModule(ExportingModule):
     """Distils a trained diffusion teacher into a consistency model (:mod:`shared.consistency`).
 
-    The student starts as a copy of the teacher (all weights trainable); the target network is an
-    EMA of the student (``target_decay``). Works for any process with ``path_coefficients`` and
+    The student starts as a copy of the teacher (all weights trainable), or as a trained consistency
+    model (``student``: fine-tuning it on new data); the target network is an EMA of the student
+    (``target_decay``). Works for any process with ``path_coefficients`` and
     the x0 contract: the OU SDE (speech) and ResShift (images) alike.
 
     Args:
         teacher: folder of the trained teacher (``save_pretrained`` layout).
+        student: folder of a consistency model distilled from this teacher to start from (default: a copy
+            of the teacher); its backbone must have the teacher's architecture.
         num_intervals: ODE grid size ``N`` for continuous processes (ResShift uses its own T).
         sigma_data: ``s_d`` in the boundary coefficients.
         noise_level: the boundary's noise level, ``"effective"`` ``s_t/a_t`` or ``"marginal"`` ``s_t``
@@ -42,7 +45,8 @@ class ConsistencyDistillationModule(ExportingModule):
     def __init__(self, teacher: str, num_intervals: int = 30, sigma_data: float = 0.1, noise_level: str = "effective",
                  target_decay: float = 0.95, regression_weight: float = 0.0, lr: float = 2e-5, warmup_steps: int = 100,
                  val_steps: int = 1, export_dir: Optional[str] = None, export_every_n_steps: int = 500,
-                 extra: Optional[dict[str, Any]] = None, val_metrics: Optional[dict[str, str]] = None):
+                 extra: Optional[dict[str, Any]] = None, val_metrics: Optional[dict[str, str]] = None,
+                 student: Optional[str] = None):
         super().__init__()
 
         check_noise_level(noise_level)   # fail before loading the teacher
@@ -51,6 +55,9 @@ class ConsistencyDistillationModule(ExportingModule):
         self.teacher.requires_grad_(False)
         self.teacher_extra = meta["extra"]
         self.student = copy.deepcopy(self.teacher).train().requires_grad_(True)
+        if student is not None:
+            trained, _ = load_denoiser(student)
+            self.student.backbone.load_state_dict(trained.backbone.state_dict())
         self.target = AveragedModel(self.student.backbone, multi_avg_fn=get_ema_multi_avg_fn(target_decay))
         self.target.requires_grad_(False)
         self.register_buffer("grid", consistency_grid(self.teacher.process, num_intervals), persistent=False)

@@ -44,6 +44,8 @@ class ConditionalDiffusionModule(ExportingModule):
             training batch (``process.x0_error``); each export writes the mean of the last
             :attr:`X0_ERROR_WINDOW` estimates into the process as ``x0_variance`` (Analytic-DPM's reverse
             variance, :class:`shared.processes.ResShiftScheduler`). 0: off.
+        init_weights: folder of a trained model with this backbone to start from (fine-tuning it on new
+            data), instead of a random initialisation.
     """
 
     #: how many recent x0-error estimates an export averages
@@ -70,10 +72,15 @@ class ConditionalDiffusionModule(ExportingModule):
         predictor: Optional[str] = None,
         zero_output: bool = False,
         x0_variance_every: int = 0,
+        init_weights: Optional[str] = None,
     ):
         super().__init__()
         self.save_hyperparameters()
         self.denoiser = build_denoiser(backbone, process, unshuffle, skip, concat_y, zero_output)
+        if init_weights:
+            from ..checkpoints import load_denoiser
+
+            self.denoiser.backbone.load_state_dict(load_denoiser(init_weights)[0].backbone.state_dict())
         if x0_variance_every and not hasattr(self.denoiser.process, "x0_error"):
             raise ValueError(f"x0_variance_every: {type(self.denoiser.process).__name__} has no x0_error")
         self.x0_errors: deque[torch.Tensor] = deque(maxlen=self.X0_ERROR_WINDOW)

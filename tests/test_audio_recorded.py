@@ -1,0 +1,150 @@
+"""Recorded human voices (audio.corpus): G.722 decoding, the speaker split, corpus mixing, the natural
+condition's clips, and the speech benchmark's target verdicts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audio import corpus as corpus_mod
+from audio.corpus import SpeechCorpus, build_recorded_corpus, load_corpus, recorded_voice_files
+from audio.data import Degrader
+from audio.recordings import read_g722, read_recording
+
+av = pytest.importorskip("av")
+
+
+def write_g722(path, samples: np.ndarray, rate: int = 16000) -> None:
+    """Encode float samples as a raw G.722 file (what the Asterisk packages ship) with PyAV."""
+    with av.open(str(path), "w", format="g722") as out:
+        stream = out.add_stream("g722", rate=rate)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray((samples * 32767).astype(np.int16)[None], format="s16", layout="mono")
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
+def tone(seconds: float, hz: float = 440.0) -> np.ndarray:
+    t = np.arange(int(seconds * 16000)) / 16000
+    return (0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+@pytest.fixture
+def prompt_folders(tmp_path, monkeypatch):
+    """Two fake speakers' prompt folders (one held out) in place of the Asterisk packages."""
+    folders = {"held": tmp_path / "held", "seen": tmp_path / "seen"}
+    for name, folder in folders.items():
+        (folder / "digits").mkdir(parents=True)
+        write_g722(folder / "a.g722", tone(1.0, 300))
+        write_g722(folder / "digits" / "b.g722", tone(2.5, 500))
+        write_g722(folder / "short.g722", tone(0.2))              # below min_seconds: dropped
+    monkeypatch.setattr(corpus_mod, "RECORDED_VOICES", {k: [f"{v}/**/*.g722"] for k, v in folders.items()})
+    monkeypatch.setattr(corpus_mod, "VALIDATION_RECORDED", {"held"})
+    return folders
+
+
+def test_read_g722_decodes_a_tone(tmp_path):
+    x = tone(1.0, 1000)
+    write_g722(tmp_path / "t.g722", x)
+    y = read_g722(str(tmp_path / "t.g722"))
+    assert y.dtype == np.float32 and abs(len(y) - len(x)) <= 320
+    spectrum = np.abs(np.fft.rfft(y[2000:14000]))
+    assert abs(np.argmax(spectrum) * 16000 / 12000 - 1000) < 5       # the tone survives the codec
+    assert 0.3 < np.abs(y).max() < 0.7
+
+
+def test_read_recording_resamples_and_skips_other_files(tmp_path):
+    import soundfile as sf
+
+    x = 0.5 * np.sin(2 * np.pi * 440 * np.arange(44100) / 44100)
+    sf.write(tmp_path / "a.wav", np.stack([x, x], axis=1), 44100)                # 1 s of stereo at 44.1 kHz
+    y = read_recording(tmp_path / "a.wav")
+    assert y.dtype == np.float32 and y.ndim == 1 and abs(len(y) - 16000) <= 1
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "broken.wav").write_bytes(b"RIFF....")
+    assert read_recording(tmp_path / "notes.txt") is None and read_recording(tmp_path / "broken.wav") is None
+
+
+def test_recorded_corpus_split_by_speaker(prompt_folders, tmp_path):
+    files = {s: recorded_voice_files(s) for s in ("train", "validation")}
+    assert {sp for sp, _ in files["validation"]} == {"held"} and {sp for sp, _ in files["train"]} == {"seen"}
+    c = load_corpus(build_recorded_corpus("validation", tmp_path / "cache", progress=False))
+    assert len(c) == 2 and set(c.voice) == {"recorded:held"} and set(c.text) == {"a", "b"}
+    assert abs(np.abs(c[0]).max() - 0.9) < 0.01                           # peak-normalised like the synthetic corpus
+    with pytest.raises(ValueError, match="split"):
+        build_recorded_corpus("test", tmp_path)
+
+
+def test_recorded_corpus_missing_packages(monkeypatch, tmp_path):
+    monkeypatch.setattr(corpus_mod, "RECORDED_VOICES", {"x": [str(tmp_path / "absent" / "*.g722")]})
+    with pytest.raises(FileNotFoundError, match="asterisk-core-sounds"):
+        build_recorded_corpus("train", tmp_path)
+
+
+def corpus_of(*clips: np.ndarray, name: str) -> SpeechCorpus:
+    audio = (np.concatenate(clips) * 32767).astype(np.int16)
+    offsets = np.cumsum([0] + [len(c) for c in clips])
+    return SpeechCorpus(audio, offsets, np.array([name] * len(clips)), np.array([str(i) for i in range(len(clips))]))
+
+
+def test_corpus_concatenation():
+    a, b = corpus_of(tone(0.5), tone(0.25), name="a"), corpus_of(tone(0.1, 800), name="b")
+    c = a + b
+    assert len(c) == 3 and list(c.voice) == ["a", "a", "b"]
+    np.testing.assert_array_equal(c[2], b[0])
+    np.testing.assert_array_equal(c[1], a[1])
+
+
+def test_degrader_draws_recorded_voices_at_the_fraction():
+    synth, recorded = corpus_of(tone(0.5, 300), name="s"), corpus_of(tone(0.5, 700), name="r")
+    rng = np.random.default_rng(0)
+    d = Degrader(synth, [], [], recorded, 0.3)
+    picks = [np.array_equal(d.utterance(rng), recorded[0]) for _ in range(2000)]
+    assert abs(np.mean(picks) - 0.3) < 0.04
+    only_synth = Degrader(synth, [], [])
+    assert all(np.array_equal(only_synth.utterance(rng), synth[0]) for _ in range(20))
+
+
+def test_recorded_only_noise():
+    noise = np.random.default_rng(1).standard_normal(4000).astype(np.float32)
+    d = Degrader(corpus_of(tone(0.5), name="s"), [noise], [])
+    rng = np.random.default_rng(0)
+    for _ in range(10):                       # every draw is an excerpt of the recording
+        n = d.noise(1000, rng, recorded_only=True)
+        assert any(np.array_equal(n, noise[i:i + 1000]) for i in range(3001))
+    with pytest.raises(FileNotFoundError, match="recorded noises"):
+        Degrader(corpus_of(tone(0.5), name="s"), [], []).noise(100, rng, recorded_only=True)
+
+
+def test_benchmark_targets_on_the_natural_condition():
+    from experiments.audio.benchmark_se import check_targets
+
+    row = lambda pesq, sdr, rtf=0.1: {"pesq": pesq, "si_sdr": sdr, "rtf": rtf, "estoi": 0.8, "nfe": 1}  # noqa: E731
+    summary = {"natural": {"noisy input": row(1.4, 6.0), "DeepFilterNet 3": row(2.1, 11.0, 0.2),
+                           "consistency 1 step": row(2.2, 10.0, 0.1), "consistency 2 steps": row(2.3, 10.0),
+                           "consistency 4 steps": row(2.1, 10.0)},
+               "reverb": {"noisy input": row(1.2, -3.0), "consistency 1 step": row(1.5, 2.5)}}
+    t = check_targets(summary)
+    assert t["natural: one-step PESQ >= DeepFilterNet 3's"]["pass"]
+    assert not t["natural: one-step SI-SDR >= DeepFilterNet 3's"]["pass"]
+    assert t["natural: one-step SI-SDR >= DeepFilterNet 3's"]["value"] == pytest.approx(-1.0)
+    assert t["natural: one-step real-time factor <= DeepFilterNet 3's"] == {"value": 0.5, "pass": True}
+    assert t["natural: consistency 2 steps PESQ > 1 step's"]["pass"]
+    assert not t["natural: consistency 4 steps PESQ > 1 step's"]["pass"]
+    assert t["reverb: one-step SI-SDR gain >= 5 dB"] == {"value": 5.5, "pass": True}
+    assert "one-step SI-SDR >= noisy + 8 dB" not in t                   # no synthetic-voice rows given
+
+
+def test_make_data_installs_the_audio_packages():
+    import re
+    from pathlib import Path
+
+    from audio.noise import NOISE_PACKAGES
+
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    block = re.search(r"^DATA_PACKAGES :=(.*?)(?<!\\)\n", makefile, re.S | re.M).group(1)
+    packages = set(block.replace("\\", " ").split())
+    assert set(corpus_mod.RECORDED_VOICE_PACKAGES + NOISE_PACKAGES) <= packages
