@@ -34,6 +34,27 @@ def test_peer_is_aligned_and_removes_white_noise(speech, name):
     assert si_sdr(out, speech) > si_sdr(noisy, speech) + 5.0
 
 
+def test_storm_on_a_peer_starts_from_its_estimate(tiny_audio_weights, speech):
+    """StoRM's diffusion stage from a peer's estimate: the peer sees the (normalised) input waveform, the
+    predictive model is put back afterwards, and only the diffusion stage's evaluations are counted."""
+    from audio.enhancer import SpeechEnhancer
+    from experiments.audio.peers import storm_on_peer
+
+    enhancer = SpeechEnhancer.from_pretrained(tiny_audio_weights, device="cpu")
+    predictive = enhancer.models["predictive"]
+    seen = []
+
+    def peer(x, rate):
+        seen.append((len(x), rate))
+        return x
+
+    out, nfe = storm_on_peer(enhancer, peer)(speech[:32000], "denoise", 0)
+    enhancer(speech[:32000], 16_000, method="storm", steps=1, seed=0)
+    assert out.shape == (32000,) and np.isfinite(out).all()
+    assert enhancer.models["predictive"] is predictive and seen and all(r == 16_000 for _, r in seen)
+    assert nfe == enhancer.last_run.network_evaluations - enhancer.last_run.tiles
+
+
 def test_real_esrgan_peer_upscales_x4_in_register():
     """experiments.restore.peers: Real-ESRGAN x4plus on the CPU gives a 4x larger image in [0, 1] that lines up
     with the photo (no shift: it matches the ground truth better than the same output moved by 4 pixels)."""

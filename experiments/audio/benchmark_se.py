@@ -8,7 +8,8 @@ recorded human voice in recorded validation noise only at 0-10 dB (issue 17's co
 checked there). Methods: the noisy input; ``noisereduce``
 (spectral gating); DeepFilterNet 3 and RNNoise (:mod:`experiments.audio.peers`, 48 kHz tools run through
 soxr resampling, delays removed); the predictive model; SGMSE+ predictor-corrector at 30 steps (60 evaluations);
-StoRM at 1, 2 and 4 steps of its best few-step setting (chosen by ``experiments.audio.tune_storm``);
+StoRM at 1, 2 and 4 steps of its best few-step setting (chosen by ``experiments.audio.tune_storm``), and its
+1-step diffusion stage started from DeepFilterNet 3's estimate instead of the predictive model's;
 the consistency model at 1, 2 and 4 steps. Metrics: PESQ (wide-band), ESTOI, SI-SDR, network
 evaluations and real-time factor (processing seconds / audio seconds, after a warm-up) on this CPU.
 """
@@ -45,7 +46,7 @@ def build_methods(enhancer: SpeechEnhancer, storm_steps: list[int], onestep_step
             return out, enhancer.last_run.network_evaluations
         return run
 
-    from .peers import PEERS
+    from .peers import PEERS, storm_on_peer
 
     methods: dict[str, Callable] = {
         "noisy input": lambda noisy, task, seed: (noisy, 0),
@@ -61,6 +62,8 @@ def build_methods(enhancer: SpeechEnhancer, storm_steps: list[int], onestep_step
     if "storm" in available:
         for n in storm_steps:
             methods[f"StoRM {n} steps"] = model("storm", n)
+        if "DeepFilterNet 3" in PEERS:                 # issue 17's storm-dfn experiment: StoRM from DFN3's estimate
+            methods["StoRM 1 step on DFN3"] = storm_on_peer(enhancer, PEERS["DeepFilterNet 3"])
     if "onestep" in available:
         for n in onestep_steps:
             methods[f"consistency {n} step{'s' if n > 1 else ''}"] = model("onestep", n)

@@ -10,7 +10,8 @@ length with the tool's fixed delay removed, so its output lines up with the clea
 * RNNoise, ``pyrnnoise``: the C library in the wheel, 480-sample frames of int16-scaled audio; its output lags
   the input by ``RNNOISE_DELAY`` samples at 48 kHz, removed here.
 
-Issue 17 adds them as rows of ``experiments/audio/benchmark_se.py``; this module is only the two calls.
+Issue 17 adds them as rows of ``experiments/audio/benchmark_se.py``; this module is the two calls, and
+:func:`storm_on_peer`, StoRM's diffusion stage started from a peer's estimate (the issue's ``storm-dfn``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+import torch
 
 PEER_RATE = 48_000
 #: samples at 48 kHz by which RNNoise's output lags its input (measured: 960, two 480-sample frames)
@@ -69,3 +71,34 @@ def rnnoise(noisy: np.ndarray, rate: int = 16_000) -> np.ndarray:
 
 #: benchmark name -> ``enhance(noisy, rate) -> enhanced`` (same length, aligned)
 PEERS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {"DeepFilterNet 3": deepfilternet3, "RNNoise": rnnoise}
+
+
+class PeerEstimate(torch.nn.Module):
+    """A peer in the predictive model's place: compressed spectrograms ``(B, 2, bins, F)`` of the (peak-normalised)
+    input -> the spectrograms of the peer's output, called as a denoiser ``(y, t, y, cond)``. With it StoRM's
+    diffusion stage starts from the peer's estimate (issue 17's ``storm-dfn`` experiment)."""
+
+    def __init__(self, peer: Callable[[np.ndarray, int], np.ndarray], stft):
+        super().__init__()
+        self.peer, self.stft = peer, stft
+
+    def forward(self, y, t, y_again=None, cond=None):
+        length = self.stft.length_for_frames(y.shape[-1])
+        waves = self.stft.inverse(y, length).cpu().numpy()
+        out = np.stack([self.peer(w, 16_000) for w in waves])
+        return self.stft(torch.from_numpy(out).to(y.device)).to(y.dtype)
+
+
+def storm_on_peer(enhancer, peer: Callable[[np.ndarray, int], np.ndarray]) -> Callable:
+    """``enhance(noisy, task, seed) -> (enhanced, network evaluations)``: StoRM's diffusion stage from ``peer``'s
+    estimate (its setting and steps as ``enhancer``'s StoRM), the peer counted as no network evaluation."""
+    def run(noisy, task, seed):
+        predictive = enhancer.models["predictive"]
+        enhancer.models["predictive"] = PeerEstimate(peer, enhancer.stft)
+        try:
+            out = enhancer(noisy, 16_000, task=task, method="storm", steps=1, seed=seed)
+        finally:
+            enhancer.models["predictive"] = predictive
+        run_info = enhancer.last_run                  # the peer ran once per chunk in the predictive model's place
+        return out, run_info.network_evaluations - run_info.tiles * run_info.channels
+    return run
