@@ -90,10 +90,21 @@ def test_output_equal_to_input_is_refused(tmp_path, tiny_weights, photo, capsys)
     assert run(tiny_weights, tmp_path, "-o", tmp_path) == 2
 
 
+def test_scale_2(tmp_path, tiny_weights, photo):
+    """--scale 2: the x4 model's output box-averaged 2 x 2, written at twice the input size."""
+    from PIL import Image
+
+    src = write(tmp_path / "a.png", photo)
+    assert run(tiny_weights, src, "-o", tmp_path / "o.png", "--scale", "2") == 0
+    h, w = photo.shape[:2]
+    assert Image.open(tmp_path / "o.png").size == (2 * w, 2 * h)
+
+
 def test_bad_options(tmp_path, tiny_weights, photo, capsys):
     src = write(tmp_path / "a.png", photo)
-    assert run(tiny_weights, src, "-o", tmp_path / "o.png", "--scale", "2") == 2
-    assert "--scale 2 is not supported" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as done:                                   # argparse: one line, exit 2
+        run(tiny_weights, src, "-o", tmp_path / "o.png", "--scale", "3")
+    assert done.value.code == 2 and "invalid choice: 3" in capsys.readouterr().err
     assert run(tiny_weights, src, "-o", tmp_path / "o.png", "--steps", "9") == 2
     assert "1..4" in capsys.readouterr().err
     assert run(tiny_weights, src, "-o", tmp_path / "o.txt") == 2

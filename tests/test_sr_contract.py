@@ -23,6 +23,19 @@ def photo(rng):
     return (rng.random((12, 16, 3)) * 255).astype(np.uint8)
 
 
+def test_scale_2_is_the_x4_output_box_averaged(pipe, photo):
+    """The API's x2: twice the size, equal to the x4 result averaged over 2 x 2 blocks (float pixels)."""
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(photo).permute(2, 0, 1).float() / 255
+    four, two = pipe(x, seed=0), pipe(x, seed=0, scale=2)
+    assert pipe.scales == [2, 4] and two.shape == (3, 24, 32)
+    torch.testing.assert_close(two, F.avg_pool2d(four[None], 2)[0], atol=1e-5, rtol=0)
+    assert pipe.bicubic(x, scale=2).shape == (3, 24, 32)
+    with pytest.raises(ValueError, match="x2 or x4"):
+        pipe(x, scale=3)
+
+
 def test_input_errors_are_value_errors():
     assert issubclass(InputError, ValueError)
 

@@ -77,6 +77,20 @@ def test_assemble_equals_the_whole_image_colour_fix(method):
     assert (out8.int() - quantise(ref, torch.uint8).int()).abs().max() <= 1
 
 
+@pytest.mark.parametrize("method", ["none", "wavelet"])
+def test_assemble_reduce_box_averages_the_fixed_image(method):
+    """``reduce=2`` = the x4 result (colour-fixed as a whole) averaged over 2 x 2 blocks."""
+    torch.manual_seed(0)
+    lr = torch.rand(1, 3, 80, 30)
+    hr = (bicubic_up(lr, 4) + 0.05 * torch.randn(1, 3, 320, 120)).clamp(0, 1)
+    full = assemble(_bands(hr), lr, 4, method, torch.float32)
+    half = assemble(_bands(hr), lr, 4, method, torch.float32, reduce=2)
+    assert half.shape == (3, 160, 60)
+    torch.testing.assert_close(half, F.avg_pool2d(full[None], 2)[0], atol=2e-6, rtol=0)
+    with pytest.raises(ValueError, match="reduce"):
+        assemble(_bands(hr), lr, 4, method, torch.float32, reduce=3)
+
+
 def test_assemble_grey_gives_the_channel_mean_and_alpha_is_banded():
     lr = torch.rand(1, 3, 20, 20)
     hr = bicubic_up(lr, 4).clamp(0, 1)

@@ -23,7 +23,7 @@ from .options import COLOR_FIXES, DEFAULT_COLOR_FIX, EXTENSIONS, check_blend, re
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m restore.sr",
-        description="x4 image super-resolution with a one-step diffusion student or the ResShift teacher.",
+        description="x4 (or x2) image super-resolution with a one-step diffusion student or the ResShift teacher.",
     )
     p.add_argument("input", help="image file or folder of images")
     p.add_argument("-o", "--output", required=True, help="output file, or folder (created) for a folder input")
@@ -33,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--steps", type=int, metavar="N", help="use the ResShift teacher with N steps (1..T)")
     p.add_argument("--deterministic", action="store_true",
                    help="the teacher's deterministic (SinSR) sampler, with --steps N or all T steps")
-    p.add_argument("--scale", type=int, default=4, help="upscaling factor (only 4 is supported)")
+    p.add_argument("--scale", type=int, default=4, choices=[2, 4],
+                   help="upscaling factor (default 4; 2 runs the x4 model and box-averages its output 2 x 2)")
     p.add_argument("--tile", type=int, default=None,
                    help="tile side in input pixels (default 128 bounds memory; 0 = whole image)")
     p.add_argument("--tile-overlap", type=int, default=None, help="tile overlap in input pixels (default 16)")
@@ -47,8 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.scale != 4:
-        return fail(f"--scale {args.scale} is not supported yet; the shipped models are x4")
     try:   # the same checks the API makes, once, before any file is read
         one_step, steps = resolve_mode(True if args.one_step else None, args.steps, args.deterministic)
         check_blend(args.pix, args.detail)
@@ -63,6 +62,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
         pipe = SuperResolutionPipeline.from_pretrained(args.weights, **model_options(args))
         pipe.check_mode(one_step, steps)
+        pipe.check_scale(args.scale)
 
         def handle(job) -> int:
             planes = read_image(job.source)
@@ -73,7 +73,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                                       tile=args.tile, tile_overlap=args.tile_overlap,
                                       color_fix_method=args.color_fix, seed=args.seed,
                                       on_tile=lambda: tiles.update(1),
-                                      pixel_type=file_pixel_type(planes, job.target))
+                                      pixel_type=file_pixel_type(planes, job.target), scale=args.scale)
             tiles.close()
             write_image(job.target, out)
             return pipe.last_run.network_evaluations

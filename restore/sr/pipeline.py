@@ -116,14 +116,17 @@ class SuperResolutionPipeline(Pipeline):
                        tile: Optional[int] = None, tile_overlap: Optional[int] = None,
                        color_fix_method: str = DEFAULT_COLOR_FIX, seed: int = 0,
                        on_tile: Optional[Callable[[], None]] = None,
-                       generator: Optional[torch.Generator] = None, pixel_type: torch.dtype = torch.float32) -> Planes:
+                       generator: Optional[torch.Generator] = None, pixel_type: torch.dtype = torch.float32,
+                       scale: Optional[int] = None) -> Planes:
         """The work behind :meth:`__call__` on :class:`Planes` (used by the CLI). The result holds
         ``pixel_type`` pixels (float32 in [0, 1], uint8 or uint16; one channel for a grey source):
         the tiles are blended, colour-fixed and quantised band by band
-        (:mod:`restore.sr.streaming`), so no full-size float image is made for integer outputs."""
+        (:mod:`restore.sr.streaming`), so no full-size float image is made for integer outputs.
+        ``scale``: the output factor, one of :attr:`scales` (default the models' own)."""
         import time
 
         start = time.perf_counter()
+        scale = self.check_scale(scale)
         self.check_mode(one_step, steps)
         check_blend(pix, detail)
         if color_fix_method not in COLOR_FIXES:
@@ -137,10 +140,25 @@ class SuperResolutionPipeline(Pipeline):
             generator = torch.Generator(device="cpu").manual_seed(int(seed))
         fn = lambda t: self._restore_tile(t, one_step, steps, deterministic, pix, detail, generator)  # noqa: E731
         bands = tiled_bands(fn, lr, tile, overlap, scale=self.scale, progress=on_tile)
-        rgb = assemble(bands, lr, self.scale, color_fix_method, pixel_type, grey=planes.grey)
-        alpha = upscale_alpha(planes.alpha, self.scale, pixel_type)
+        rgb = assemble(bands, lr, self.scale, color_fix_method, pixel_type, grey=planes.grey,
+                       reduce=self.scale // scale)
+        alpha = upscale_alpha(planes.alpha, scale, pixel_type)
         self.last_run.seconds = time.perf_counter() - start
         return planes.with_pixels(rgb, alpha)
+
+    @property
+    def scales(self) -> list[int]:
+        """Output factors these models give: their own, and its divisors > 1 (x2 from a x4 model: its
+        output box-averaged over 2 x 2 blocks; measured above bicubic x2, README)."""
+        return [s for s in range(2, self.scale + 1) if self.scale % s == 0]
+
+    def check_scale(self, scale: Optional[int]) -> int:
+        """``scale`` (default: the models' own) if it is one of :attr:`scales`, else :class:`InputError`."""
+        if scale is None:
+            return self.scale
+        if scale not in self.scales:
+            raise InputError(f"scale {scale} is not available: these models give x{' or x'.join(map(str, self.scales))}")
+        return int(scale)
 
     def check_mode(self, one_step: bool, steps: Optional[int]) -> None:
         """:class:`InputError` unless the loaded models can run ``one_step`` / the teacher with ``steps``."""
@@ -157,8 +175,9 @@ class SuperResolutionPipeline(Pipeline):
                  deterministic: bool = False, pix: float = 1.0, detail: float = 1.0, tile: Optional[int] = None,
                  tile_overlap: Optional[int] = None, color_fix: str = DEFAULT_COLOR_FIX, seed: int = 0, *,
                  num_inference_steps: Optional[int] = None, generator: Optional[torch.Generator] = None,
-                 return_dict: bool = False):
-        """Super-resolve ``image`` (PIL, numpy ``(H,W[,C])`` or torch ``([B,]C,H,W)``), same kind out.
+                 return_dict: bool = False, scale: Optional[int] = None):
+        """Super-resolve ``image`` (PIL, numpy ``(H,W[,C])`` or torch ``([B,]C,H,W)``), same kind out,
+        ``scale`` times larger (one of :attr:`scales`; default the models' factor).
 
         The one-step student runs unless teacher steps are asked for (``num_inference_steps``, or
         its older name ``steps``, or ``one_step=False``: the teacher's T steps), stochastic unless
@@ -170,13 +189,15 @@ class SuperResolutionPipeline(Pipeline):
         one_step, steps = resolve_mode(one_step, steps, deterministic, num_inference_steps)
         planes, kind, info = from_user(image)
         out = self.upscale_planes(planes, one_step, steps, deterministic, pix, detail, tile, tile_overlap,
-                                  color_fix, seed, generator=generator, pixel_type=user_pixel_type(planes, kind, info))
+                                  color_fix, seed, generator=generator, pixel_type=user_pixel_type(planes, kind, info),
+                                  scale=scale)
         result = to_user(out, kind, info)
         return PipelineOutput(result, self.last_run) if return_dict else result
 
-    def bicubic(self, image):
-        """Plain bicubic x``scale`` upsampling of ``image`` (the reference baseline)."""
+    def bicubic(self, image, scale: Optional[int] = None):
+        """Plain bicubic x``scale`` upsampling of ``image`` (the reference baseline; default the models' factor)."""
+        scale = self.check_scale(scale)
         planes, kind, info = from_user(image)
-        rgb = bicubic_up(planes.rgb[None], self.scale).clamp(0, 1)[0]
-        alpha = None if planes.alpha is None else bicubic_up(planes.alpha[None], self.scale).clamp(0, 1)[0]
+        rgb = bicubic_up(planes.rgb[None], scale).clamp(0, 1)[0]
+        alpha = None if planes.alpha is None else bicubic_up(planes.alpha[None], scale).clamp(0, 1)[0]
         return to_user(planes.with_pixels(rgb, alpha), kind, info)

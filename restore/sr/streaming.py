@@ -95,10 +95,14 @@ class RowStore:
 
 
 def assemble(bands: Iterable[tuple[int, torch.Tensor]], lr: torch.Tensor, scale: int, method: str,
-             dtype: torch.dtype = torch.float32, grey: bool = False) -> torch.Tensor:
+             dtype: torch.dtype = torch.float32, grey: bool = False, reduce: int = 1) -> torch.Tensor:
     """The colour-fixed output ``(3, H, W)`` (``(1, H, W)``: the channel mean, if ``grey``) of
     ``dtype`` from the model's row bands of the one image ``lr`` ``(1, 3, h, w)``; see the module
-    docstring for the passes and the memory they take."""
+    docstring for the passes and the memory they take. ``reduce``: the colour-fixed image is
+    box-averaged over ``reduce x reduce`` blocks before it is quantised (a x4 model's output brought to
+    x2), so the output is ``(H / reduce, W / reduce)``; :data:`ROWS` is a multiple of it."""
+    if ROWS % reduce or scale % reduce:
+        raise ValueError(f"reduce must divide the scale ({scale}) and {ROWS}, got {reduce}")
     H, W = lr.shape[-2] * scale, lr.shape[-1] * scale
     store = RowStore(torch.float32 if dtype == torch.float32 else torch.uint16)
     stats = ChannelStats() if method == "adain" else None
@@ -108,7 +112,7 @@ def assemble(bands: Iterable[tuple[int, torch.Tensor]], lr: torch.Tensor, scale:
             stats.update(band)
         store.append(row, band)
     reference = reference_stats(lr, scale) if stats is not None else None
-    out = torch.empty(1 if grey else 3, H, W, dtype=dtype)
+    out = torch.empty(1 if grey else 3, H // reduce, W // reduce, dtype=dtype)
     halo = wavelet_halo() if method == "wavelet" else 0
     for start in range(0, H, ROWS):
         stop = min(H, start + ROWS)
@@ -120,7 +124,9 @@ def assemble(bands: Iterable[tuple[int, torch.Tensor]], lr: torch.Tensor, scale:
             ref = bicubic_rows(lr, scale, top, bottom)[0]
             x = x.sub_(wavelet_low(x[None])[0]).add_(wavelet_low(ref[None])[0])
         x = x[:, start - top:stop - top].clamp_(0, 1)
-        quantise_into(out[:, start:stop], (x.mean(0, keepdim=True) if grey else x).cpu())
+        if reduce > 1:
+            x = F.avg_pool2d(x[None], reduce)[0]
+        quantise_into(out[:, start // reduce:stop // reduce], (x.mean(0, keepdim=True) if grey else x).cpu())
         store.release(stop - halo)
     store.release(H)
     return out
