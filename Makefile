@@ -117,6 +117,7 @@ train-sr-baseline: $(STAMP_TRAIN) data
 
 bench-sr: $(STAMP_BENCH) system data
 	$(PY) -m experiments.restore.benchmark_sr
+	$(PY) -m experiments.restore.benchmark_sr_x2
 
 # Reproduce the shipped speech models (predictive, SGMSE+ score, StoRM, consistency).
 train-se: $(STAMP_TRAIN) data
