@@ -246,11 +246,6 @@ class SpeechCorpus:
     def __getitem__(self, i: int) -> np.ndarray:
         return self.audio[self.offsets[i]:self.offsets[i + 1]].astype(np.float32) / 32767.0
 
-    def __add__(self, other: "SpeechCorpus") -> "SpeechCorpus":
-        """Both corpora's utterances, this one's first."""
-        return SpeechCorpus(np.concatenate([self.audio, other.audio]),
-                            np.concatenate([self.offsets, other.offsets[1:] + self.offsets[-1]]),
-                            np.concatenate([self.voice, other.voice]), np.concatenate([self.text, other.text]))
 
 
 def load_corpus(path: Path) -> SpeechCorpus:

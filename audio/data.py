@@ -1,6 +1,7 @@
 """Training and validation pairs for speech enhancement, generated on the fly from real tools.
 
-A pair is (clean, degraded) speech at 16 kHz for one of two tasks:
+A pair is (clean, degraded) speech at 16 kHz for one of two tasks. The clean speech is the split's
+synthesised voices, and with ``recorded_voices`` a fraction of its recorded human voices (:mod:`audio.corpus`).
 
 * ``denoise``: clean + noise at an SNR drawn from [-5, 20] dB; the noise is coloured (violet to
   brown), babble (2-6 other voices of the same split) or a recorded sound.

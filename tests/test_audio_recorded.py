@@ -90,14 +90,6 @@ def corpus_of(*clips: np.ndarray, name: str) -> SpeechCorpus:
     return SpeechCorpus(audio, offsets, np.array([name] * len(clips)), np.array([str(i) for i in range(len(clips))]))
 
 
-def test_corpus_concatenation():
-    a, b = corpus_of(tone(0.5), tone(0.25), name="a"), corpus_of(tone(0.1, 800), name="b")
-    c = a + b
-    assert len(c) == 3 and list(c.voice) == ["a", "a", "b"]
-    np.testing.assert_array_equal(c[2], b[0])
-    np.testing.assert_array_equal(c[1], a[1])
-
-
 def test_degrader_draws_recorded_voices_at_the_fraction():
     synth, recorded = corpus_of(tone(0.5, 300), name="s"), corpus_of(tone(0.5, 700), name="r")
     rng = np.random.default_rng(0)
