@@ -192,21 +192,31 @@ def validation_clips(count: int = 8, conditions: tuple[str, ...] = tuple(CONDITI
     degrader = load_degrader("validation", utterances, rooms, cache_dir)
     items = []
     for cond in conditions:
-        task, snr = CONDITIONS[cond]
         rng = np.random.default_rng([seed, list(CONDITIONS).index(cond)])
-        corpus, indices = degrader.corpus, None
         if cond == "natural":
-            corpus = load_corpus(build_recorded_corpus("validation", cache_dir))
-            lengths = np.diff(corpus.offsets)
-            long_enough = np.flatnonzero(lengths >= NATURAL_MIN_SECONDS * SAMPLE_RATE)
-            indices = rng.choice(long_enough, size=min(count, len(long_enough)), replace=False)
-        for k in range(count if indices is None else len(indices)):
-            index = int(rng.integers(len(corpus))) if indices is None else int(indices[k])
-            clean = corpus[index] * 0.5
-            if cond == "natural":
-                noisy = degrader.degrade(clean, task, rng, snr_db=float(rng.uniform(*NATURAL_SNR)), recorded_only=True)
-            else:
-                noisy = degrader.degrade(clean, task, rng, snr_db=snr)
+            items += natural_clips(degrader, count, rng, cache_dir)
+            continue
+        task, snr = CONDITIONS[cond]
+        for k in range(count):
+            index = int(rng.integers(len(degrader.corpus)))
+            clean = degrader.corpus[index] * 0.5
+            noisy = degrader.degrade(clean, task, rng, snr_db=snr)
             items.append({"name": f"{cond}_{k}_{index}", "condition": cond, "task": task, "clean": clean,
                           "noisy": noisy.astype(np.float32)})
+    return items
+
+
+def natural_clips(degrader: Degrader, count: int, rng: np.random.Generator,
+                  cache_dir: Optional[Path] = None) -> list[dict]:
+    """The ``natural`` condition of :func:`validation_clips`: ``count`` distinct prompts (at least
+    :data:`NATURAL_MIN_SECONDS`) of the held-out recorded voice, each in one of ``degrader``'s recorded noises
+    at an SNR drawn from :data:`NATURAL_SNR`."""
+    corpus = load_corpus(build_recorded_corpus("validation", cache_dir))
+    long_enough = np.flatnonzero(np.diff(corpus.offsets) >= NATURAL_MIN_SECONDS * SAMPLE_RATE)
+    items = []
+    for k, index in enumerate(rng.choice(long_enough, size=min(count, len(long_enough)), replace=False)):
+        clean = corpus[int(index)] * 0.5
+        noisy = degrader.degrade(clean, "denoise", rng, snr_db=float(rng.uniform(*NATURAL_SNR)), recorded_only=True)
+        items.append({"name": f"natural_{k}_{index}", "condition": "natural", "task": "denoise", "clean": clean,
+                      "noisy": noisy.astype(np.float32)})
     return items
