@@ -26,7 +26,8 @@ SYSTEM_PACKAGES := espeak-ng flite sox libvulkan1 libomp5
 DATA_PACKAGES := opencv-doc sound-theme-freedesktop oxygen-sounds deepin-sound-theme yaru-theme-sound \
                  frozen-bubble-data pingus-data mricron-data insighttoolkit5-examples \
                  asterisk-core-sounds-en-g722 asterisk-core-sounds-es-g722 asterisk-core-sounds-fr-g722 \
-                 asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722 klettres-data
+                 asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722 klettres-data \
+                 fillets-ng-data fillets-ng-data-cs fillets-ng-data-nl ktuberling-data
 
 # Debian package the tests need: the MR validation subject of the MRI quality smoke test (1.7 MB).
 TEST_DATA_PACKAGES := insighttoolkit5-examples
@@ -71,11 +72,12 @@ demo: $(STAMP_BASE)
 test: $(STAMP) system test-data
 	$(PY) -m pytest -q
 
-# Install missing Debian packages (apt-get when root; otherwise say what to install).
+# Install missing Debian packages (apt-get when root; otherwise say what to install), with the apt-get
+# options $(2) (data packages: --no-install-recommends, their data without the games and apps they belong to).
 define apt_install
 	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then true; \
-	elif [ "$$(id -u)" = 0 ]; then echo "apt-get install$$missing"; apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	elif [ "$$(id -u)" = 0 ]; then echo "apt-get install$$missing"; apt-get update -qq && apt-get install -y -qq $(2) $$missing >/dev/null; \
 	else echo "please install the Debian packages:$$missing (sudo apt-get install$$missing)"; exit 1; fi
 endef
 
@@ -87,7 +89,7 @@ test-data:
 
 # Real photos (opencv-doc) and recorded sounds (sound themes, game effects) for training and benchmarks.
 data: system
-	$(call apt_install,$(DATA_PACKAGES))
+	$(call apt_install,$(DATA_PACKAGES),--no-install-recommends)
 
 # $(call ship_weights,EXPORT,FOLDER): replace the weights in FOLDER by the export EXPORT, keeping
 # FOLDER/README.md (the model card; exports carry none). The copy is made beside FOLDER first, so a

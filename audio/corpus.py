@@ -19,15 +19,21 @@ Recorded voices (:func:`build_recorded_corpus`), split by speaker:
   voice installed) is held out for validation; June (Canadian French), Carlo (Italian, male) and the
   Russian IVR voice are training voices;
 * KLettres' letters and syllables (Debian ``klettres-data``: about 1,800 full-band recordings, one reader
-  per language, 20 languages): training voices.
+  per language, 20 languages): training voices;
+* the spoken dialogues of the game Fish Fillets NG (Debian ``fillets-ng-data``, ``-cs``, ``-nl``: about
+  3,700 lines acted by a cast of voice actors in Czech, Dutch and some English, 22 kHz, 3.5 hours):
+  training voices;
+* KTuberling's spoken words (Debian ``ktuberling-data``: about 1,400 full-band words, one reader per
+  language, 23 languages, half an hour): training voices.
 """
 
 from __future__ import annotations
 
 import ast
+import fnmatch
+import glob
 import hashlib
 import os
-import glob
 import re
 import subprocess
 import sys
@@ -35,7 +41,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -146,22 +152,33 @@ def synthesize(voice: Voice, text: str, rate: int, pitch: int) -> np.ndarray:
 _ASTERISK = "/usr/share/asterisk/sounds"
 KLETTRES_LANGUAGES = ["ar", "cs", "da", "de", "en", "en_GB", "es", "fr", "he", "hu", "it", "lt", "ml", "nb", "nds",
                       "nl", "pt_BR", "ru", "tn", "uk"]
-RECORDED_VOICES = {     # speaker -> glob patterns of their recordings
+_FILLETS = "/usr/share/games/fillets-ng/sound"       # the game's dialogues, one folder per level and language
+FILLETS_LANGUAGES = ["cs", "en", "nl"]
+_KTUBERLING = "/usr/share/ktuberling/sounds"
+KTUBERLING_LANGUAGES = ["ca", "da", "de", "el", "en", "es", "fi", "fr", "ga", "gl", "it", "lt", "nds", "nl", "nn",
+                        "pt", "ro", "ru", "sl", "sr", "sv", "uk", "wa"]    # sr@* are copies of sr
+RECORDED_VOICES = {     # speaker (or group of speakers) -> glob patterns of their recordings
     "allison": [f"{_ASTERISK}/en_US_f_Allison/**/*.g722", f"{_ASTERISK}/es_MX_f_Allison/**/*.g722"],
     "june": [f"{_ASTERISK}/fr_CA_f_June/**/*.g722"],
     "carlo": [f"{_ASTERISK}/it_IT_m_Carlo/**/*.g722"],
     "ivrvoice_ru": [f"{_ASTERISK}/ru_RU_f_IvrvoiceRU/**/*.g722"],
-} | {f"klettres_{lang}": [f"/usr/share/klettres/{lang}/**/*.ogg"] for lang in KLETTRES_LANGUAGES}
+} | {f"klettres_{lang}": [f"/usr/share/klettres/{lang}/**/*.ogg"] for lang in KLETTRES_LANGUAGES} | {
+    f"fillets_{lang}": [f"{_FILLETS}/**/{lang}/*.ogg"] for lang in FILLETS_LANGUAGES} | {
+    f"ktuberling_{lang}": [f"{_KTUBERLING}/{lang}/*.{ext}" for ext in ("ogg", "wav", "opus")]
+    for lang in KTUBERLING_LANGUAGES}
 VALIDATION_RECORDED = {"allison"}
 RECORDED_VOICE_PACKAGES = [f"asterisk-core-sounds-{lang}-g722" for lang in ("en", "es", "fr", "it", "ru")] + [
-    "klettres-data"]
+    "klettres-data", "fillets-ng-data", "fillets-ng-data-cs", "fillets-ng-data-nl", "ktuberling-data"]
 
 
-def recorded_voice_files(split: str) -> list[tuple[str, str]]:
-    """``(speaker, path)`` of every installed recording of ``split``'s speakers, sorted (none if not installed)."""
+def recorded_voice_files(split: str, speakers: Optional[Sequence[str]] = None) -> list[tuple[str, str]]:
+    """``(speaker, path)`` of every installed recording of ``split``'s speakers, sorted (none if not installed);
+    ``speakers``: only the speakers that match one of these ``fnmatch`` patterns (``None``: all)."""
     out = []
     for speaker, patterns in RECORDED_VOICES.items():
         if (speaker in VALIDATION_RECORDED) != (split == "validation"):
+            continue
+        if speakers is not None and not any(fnmatch.fnmatchcase(speaker, p) for p in speakers):
             continue
         for pattern in patterns:
             out += [(speaker, f) for f in sorted(glob.glob(pattern, recursive=True))]
@@ -169,18 +186,20 @@ def recorded_voice_files(split: str) -> list[tuple[str, str]]:
 
 
 def build_recorded_corpus(split: str, cache_dir: Optional[Path] = None, min_seconds: float = 0.5,
-                          progress: bool = True) -> Path:
-    """Decode ``split``'s recordings (at least ``min_seconds`` long) into an npz like :func:`build_corpus`'s
-    (``voice`` ``recorded:<speaker>``, ``text`` the file name). Raises if none is installed."""
+                          progress: bool = True, speakers: Optional[Sequence[str]] = None) -> Path:
+    """Decode ``split``'s recordings (at least ``min_seconds`` long; of ``speakers`` only, as in
+    :func:`recorded_voice_files`) into an npz like :func:`build_corpus`'s (``voice`` ``recorded:<speaker>``,
+    ``text`` the file name). Raises if none is installed."""
     from tqdm import tqdm
 
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    files = recorded_voice_files(split)
+    files = recorded_voice_files(split, speakers)
     if not files:
-        raise FileNotFoundError(f"no recorded {split} voices: install {' '.join(RECORDED_VOICE_PACKAGES)} "
-                                "(make data)")
-    target = (cache_dir or default_cache_dir()) / f"speech_recorded_{split}_{len(files)}.npz"
+        raise FileNotFoundError(f"no recorded {split} voices{f' of {list(speakers)}' if speakers else ''}: "
+                                f"install {' '.join(RECORDED_VOICE_PACKAGES)} (make data)")
+    digest = hashlib.sha1("\n".join(f for _, f in files).encode()).hexdigest()[:8]    # the file list names the cache
+    target = (cache_dir or default_cache_dir()) / f"speech_recorded_{split}_{len(files)}_{digest}.npz"
     if target.exists():
         return target
     clips, voices, texts = [], [], []

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import lightning.pytorch as pl
 import numpy as np
@@ -135,11 +135,14 @@ class SpeechPairs(Dataset):
 
 
 def load_degrader(split: str, utterances: int, rooms: int, cache_dir: Optional[Path] = None,
-                  recorded_voices: float = 0.0) -> Degrader:
+                  recorded_voices: float = 0.0, recorded_speakers: Optional[Sequence[str]] = None) -> Degrader:
     """Build (once) and load a split's synthesised corpus, recorded noises and rooms, and its recorded
-    voices when a fraction ``recorded_voices`` > 0 of the utterances is to come from them."""
+    voices (of ``recorded_speakers`` only, ``fnmatch`` patterns; ``None``: all) when a fraction
+    ``recorded_voices`` > 0 of the utterances is to come from them."""
     corpus = load_corpus(build_corpus(split, utterances, cache_dir))
-    recorded = load_corpus(build_recorded_corpus(split, cache_dir)) if recorded_voices > 0 else None
+    recorded = None
+    if recorded_voices > 0:
+        recorded = load_corpus(build_recorded_corpus(split, cache_dir, speakers=recorded_speakers))
     return Degrader(corpus, recorded_noises(split), rir_bank(split, rooms, cache_dir), recorded, recorded_voices)
 
 
@@ -149,9 +152,12 @@ class SpeechEnhancementData(pl.LightningDataModule):
     def __init__(self, frames: int = 192, batch_size: int = 8, train_utterances: int = 4000,
                  val_utterances: int = 300, train_rooms: int = 300, val_rooms: int = 40,
                  epoch_length: int = 8000, val_items: int = 32, unshuffle: int = 2, num_workers: int = 0,
-                 cache_dir: Optional[str] = None, recorded_voices: float = 0.0):
+                 cache_dir: Optional[str] = None, recorded_voices: float = 0.0,
+                 recorded_speakers: Optional[list[str]] = None):
         """``recorded_voices``: the fraction of utterances drawn from each split's recorded human voices
-        (:mod:`audio.corpus`) instead of its synthesised ones."""
+        (:mod:`audio.corpus`) instead of its synthesised ones; ``recorded_speakers``: the training speakers
+        to draw from (``fnmatch`` patterns of :data:`audio.corpus.RECORDED_VOICES`' names; ``None``: all of
+        them). Validation always draws from every validation speaker."""
         super().__init__()
         self.save_hyperparameters()
 
@@ -159,7 +165,8 @@ class SpeechEnhancementData(pl.LightningDataModule):
         h = self.hparams
         cache = Path(h.cache_dir) if h.cache_dir else None
         self.train_set = SpeechPairs(load_degrader("train", h.train_utterances, h.train_rooms, cache,
-                                                   h.recorded_voices), h.frames, h.epoch_length, h.unshuffle)
+                                                   h.recorded_voices, h.recorded_speakers),
+                                     h.frames, h.epoch_length, h.unshuffle)
         self.val_set = SpeechPairs(load_degrader("validation", h.val_utterances, h.val_rooms, cache, h.recorded_voices),
                                    h.frames, h.val_items, h.unshuffle, seed=1)
 

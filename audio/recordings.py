@@ -14,7 +14,7 @@ import numpy as np
 
 from .spectral import SAMPLE_RATE
 
-SOUND_SUFFIXES = (".wav", ".ogg", ".oga", ".flac", ".g722")
+SOUND_SUFFIXES = (".wav", ".ogg", ".oga", ".opus", ".flac", ".g722")
 
 
 def read_g722(path: str | Path) -> np.ndarray:
@@ -42,6 +42,8 @@ def read_recording(path: str | Path) -> Optional[np.ndarray]:
     try:
         audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, sf.LibsndfileError):
+        return None
+    if audio.size == 0:
         return None
     audio = audio.mean(axis=1)
     if sr != SAMPLE_RATE:

@@ -66,6 +66,21 @@ def test_read_recording_resamples_and_skips_other_files(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     (tmp_path / "broken.wav").write_bytes(b"RIFF....")
     assert read_recording(tmp_path / "notes.txt") is None and read_recording(tmp_path / "broken.wav") is None
+    sf.write(tmp_path / "empty.wav", np.zeros((0, 2)), 22050)        # one such file ships in ktuberling-data
+    assert read_recording(tmp_path / "empty.wav") is None
+
+
+def test_read_recording_decodes_opus(tmp_path):
+    import soundfile as sf
+
+    if "OPUS" not in sf.available_subtypes("OGG"):
+        pytest.skip("this libsndfile has no Opus")
+    x = 0.5 * np.sin(2 * np.pi * 440 * np.arange(48000) / 48000)
+    sf.write(tmp_path / "w.opus", x, 48000, format="OGG", subtype="OPUS")
+    y = read_recording(tmp_path / "w.opus")
+    assert y is not None and abs(len(y) - 16000) <= 400
+    spectrum = np.abs(np.fft.rfft(y[2000:14000]))
+    assert abs(np.argmax(spectrum) * 16000 / 12000 - 440) < 5
 
 
 def test_recorded_corpus_split_by_speaker(prompt_folders, tmp_path):
@@ -76,6 +91,21 @@ def test_recorded_corpus_split_by_speaker(prompt_folders, tmp_path):
     assert abs(np.abs(c[0]).max() - 0.9) < 0.01                           # peak-normalised like the synthetic corpus
     with pytest.raises(ValueError, match="split"):
         build_recorded_corpus("test", tmp_path)
+
+
+def test_recorded_corpus_of_chosen_speakers(prompt_folders, monkeypatch, tmp_path):
+    """A config can name the training speakers it heard (fnmatch patterns); each choice is its own cache."""
+    voices = dict(corpus_mod.RECORDED_VOICES)
+    monkeypatch.setattr(corpus_mod, "RECORDED_VOICES", voices | {"seen_too": voices["seen"][:1]})
+    assert {sp for sp, _ in recorded_voice_files("train", ["seen"])} == {"seen"}
+    assert {sp for sp, _ in recorded_voice_files("train", ["seen*"])} == {"seen", "seen_too"}
+    assert recorded_voice_files("train", ["nobody"]) == []
+    one = build_recorded_corpus("train", tmp_path, progress=False, speakers=["seen_too"])
+    both = build_recorded_corpus("train", tmp_path, progress=False)
+    assert one != both and set(load_corpus(one).voice) == {"recorded:seen_too"}
+    assert set(load_corpus(both).voice) == {"recorded:seen", "recorded:seen_too"}
+    with pytest.raises(FileNotFoundError, match="nobody"):
+        build_recorded_corpus("train", tmp_path, speakers=["nobody"])
 
 
 def test_recorded_corpus_missing_packages(monkeypatch, tmp_path):
