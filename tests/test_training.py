@@ -201,6 +201,36 @@ def test_consistency_regression_term_is_the_one_step_mse(tiny_audio_weights):
     assert losses[2.0] - losses[0.0] == pytest.approx(2.0 * torch.mean((one_step - x0) ** 2).item(), rel=1e-4)
 
 
+def test_consistency_regression_along_the_path(tiny_audio_weights):
+    """``regression_times="all"``: the data term is the mean of the one-step MSE and the MSE of
+    ``f(x_t, t_n)``, ``x_t ~ q(x_t | x0, y)`` at a random inner grid time, for the same random draws."""
+    from shared.consistency import distillation_loss
+    from shared.training import ConsistencyDistillationModule
+
+    batch = _audio_batches(1)[0]
+    module = ConsistencyDistillationModule(str(tiny_audio_weights / "score"), num_intervals=6, regression_weight=1.0,
+                                           regression_times="all")
+    module.log = lambda *a, **k: None
+    torch.manual_seed(0)
+    loss = module.training_step(batch, 0).item()
+    y, x0 = batch["y"], batch["x0"]
+    process, grid = module.student.process, module.grid
+    torch.manual_seed(0)
+    f = module._f(module.student.backbone, y, batch["cond"])
+    with torch.no_grad():
+        cd = distillation_loss(f, module._f(module.target.module, y, batch["cond"]),
+                               lambda x, t: module.teacher(x, t, y, batch["cond"]), process, x0, y, grid).item()
+        top = torch.mean((f(process.prior_sample(y), grid[-1].expand(y.shape[0])) - x0) ** 2).item()
+        n = torch.randint(1, len(grid) - 1, (y.shape[0],))
+        assert 1 <= int(n.min()) and int(n.max()) < len(grid) - 1         # inner grid times only
+        t = grid[n]
+        along = torch.mean((f(process.add_noise(x0, torch.randn_like(x0), t, y=y), t) - x0) ** 2).item()
+    assert along != pytest.approx(top)
+    assert loss == pytest.approx(cd + 0.5 * (top + along), rel=1e-4)
+    with pytest.raises(ValueError, match="regression_times"):
+        ConsistencyDistillationModule(str(tiny_audio_weights / "score"), regression_times="some")
+
+
 def test_import_callable_resolves_config_paths():
     from restore.sr.losses import frequency_loss
     from shared.training.base import import_callable

@@ -17,6 +17,9 @@ from ..denoiser import ConditionalDenoiser
 from .base import ExportingModule
 
 
+REGRESSION_TIMES = ("top", "all")
+
+
 class ConsistencyDistillationModule(ExportingModule):
     """Distils a trained diffusion teacher into a consistency model (:mod:`shared.consistency`).
 
@@ -40,16 +43,23 @@ class ConsistencyDistillationModule(ExportingModule):
             inference (CRP's idea, Lay et al. 2023, for one step). With an undertrained teacher the
             pure distillation target (its ODE endpoint) is worse than its own one-step estimate;
             this term keeps the one-step output anchored while the CD term shapes 2 and 4 steps.
+        regression_times: where the data term applies: ``"top"`` (above) or ``"all"``, which adds the same
+            term at a random grid time of the forward marginal, ``w |f(x_t, t_n) - x0|^2`` with
+            ``x_t ~ q(x_t | x0, y)``, and averages the two. The multistep sampler's later evaluations
+            (:func:`shared.consistency.sample_consistency` re-noises its estimate to lower grid times) are
+            then pulled toward the data too, not only toward the teacher's ODE.
     """
 
     def __init__(self, teacher: str, num_intervals: int = 30, sigma_data: float = 0.1, noise_level: str = "effective",
                  target_decay: float = 0.95, regression_weight: float = 0.0, lr: float = 2e-5, warmup_steps: int = 100,
                  val_steps: int = 1, export_dir: Optional[str] = None, export_every_n_steps: int = 500,
                  extra: Optional[dict[str, Any]] = None, val_metrics: Optional[dict[str, str]] = None,
-                 student: Optional[str] = None):
+                 student: Optional[str] = None, regression_times: str = "top"):
         super().__init__()
 
         check_noise_level(noise_level)   # fail before loading the teacher
+        if regression_times not in REGRESSION_TIMES:
+            raise ValueError(f"regression_times must be one of {REGRESSION_TIMES}, got {regression_times!r}")
         self.save_hyperparameters()
         self.teacher, meta = load_denoiser(teacher)
         self.teacher.requires_grad_(False)
@@ -77,13 +87,25 @@ class ConsistencyDistillationModule(ExportingModule):
                                  batch["x0"], y, self.grid)
         self.log("train/cd", loss, batch_size=y.shape[0])
         if self.hparams.regression_weight > 0:
-            t_top = self.grid[-1].to(y).expand(y.shape[0])
-            one_step = student(teacher.process.prior_sample(y), t_top)
-            data = torch.mean((one_step - batch["x0"]) ** 2)
-            self.log("train/one_step_mse", data, batch_size=y.shape[0])
+            data = self._data_term(student, teacher.process, batch["x0"], y)
             loss = loss + self.hparams.regression_weight * data
         self.log("train/loss", loss, prog_bar=True, batch_size=y.shape[0])
         return loss
+
+    def _data_term(self, student, process, x0: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``|f(x_T, t_N) - x0|^2`` from the prior; with ``regression_times="all"`` averaged with
+        ``|f(x_t, t_n) - x0|^2``, ``x_t ~ q(x_t | x0, y)`` at a random grid time ``t_n``, ``0 < n < N``."""
+        b = y.shape[0]
+        one_step = student(process.prior_sample(y), self.grid[-1].to(y).expand(b))
+        data = torch.mean((one_step - x0) ** 2)
+        self.log("train/one_step_mse", data, batch_size=b)
+        if self.hparams.regression_times == "all":
+            t = self.grid[torch.randint(1, len(self.grid) - 1, (b,))].to(y)
+            x_t = process.add_noise(x0, torch.randn_like(x0), t, y=y)
+            along = torch.mean((student(x_t, t) - x0) ** 2)
+            self.log("train/path_mse", along, batch_size=b)
+            data = 0.5 * (data + along)
+        return data
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         self.target.update_parameters(self.student.backbone)
