@@ -25,7 +25,7 @@ from typing import Optional
 
 from shared.cli import add_common_options, model_options, progress, run_batch, run_program
 
-from .options import DEFAULT_STEPS, EXTENSIONS, METHODS, TASKS
+from .options import DEFAULT_METHOD, DEFAULT_STEPS, EXTENSIONS, METHODS, TASKS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,8 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help=f"audio file or folder ({', '.join(e.lstrip('.') for e in EXTENSIONS)})")
     p.add_argument("-o", "--output", required=True, help="output file, or folder (created) for a folder input")
     p.add_argument("--task", choices=TASKS, default="denoise", help="remove noise, or reverberation (default denoise)")
-    p.add_argument("--method", choices=METHODS, default="onestep",
-                   help="onestep (consistency model, default), storm, sgmse or predictive")
+    p.add_argument("--method", choices=METHODS, default=DEFAULT_METHOD,
+                   help=f"predictive (one pass), onestep (consistency model), storm or sgmse (default {DEFAULT_METHOD})")
     p.add_argument("--steps", type=int, default=None,
                    help="sampler steps (defaults: " + ", ".join(f"{k} {v}" for k, v in DEFAULT_STEPS.items()) + ")")
     add_common_options(p)

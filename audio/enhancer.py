@@ -22,7 +22,7 @@ Methods (all share the representation and the task plane, 0 = denoise, 1 = derev
 * ``storm``      predictive estimate, then a shallow diffusion from it (:class:`StormSetting`): by default
                  ``steps`` (default 1) probability-flow steps from t = 0.1 (``steps`` + 2 evaluations);
 * ``sgmse``      SGMSE+ predictor-corrector from ``y + sigma(1) z``: ``steps`` (default 30) x 2 evaluations;
-* ``predictive`` the predictive network alone: 1 evaluation.
+* ``predictive`` the predictive network alone: 1 evaluation (the default, :data:`audio.options.DEFAULT_METHOD`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ from shared.pipeline import Pipeline, PipelineOutput, RunInfo, as_dtype, grid_mu
 from shared.samplers import sample_deterministic, sample_predictor_corrector
 from shared.tiling import balanced_tile, count_tiles, tiled_apply
 
-from .options import DEFAULT_STEPS, METHODS, TASKS
+from .options import DEFAULT_METHOD, DEFAULT_STEPS, METHODS, TASKS
 from .spectral import SAMPLE_RATE, CompressedSTFT, task_plane
 from .waveform import sample_rate_of, waveform_from_user, waveform_to_user
 
@@ -453,7 +453,7 @@ class SpeechEnhancer(Pipeline):
             held = out[:, last:last + fade].copy() if k < len(bounds) - 1 else None
 
     def enhance_stream(self, read: Reader, length: int, sample_rate: int, write: Writer, peaks: np.ndarray,
-                       task: str = "denoise", method: str = "onestep", steps: Optional[int] = None,
+                       task: str = "denoise", method: str = DEFAULT_METHOD, steps: Optional[int] = None,
                        seed: Optional[int] = 0, chunk_frames: Optional[int] = CHUNK_FRAMES,
                        overlap: int = CHUNK_OVERLAP, on_chunk: Optional[Callable[[], None]] = None,
                        generator: Optional[torch.Generator] = None) -> RunInfo:
@@ -505,7 +505,7 @@ class SpeechEnhancer(Pipeline):
                                 time.perf_counter() - start, len(peaks), method)
         return self.last_run
 
-    def __call__(self, waveform, sample_rate: int, task: str = "denoise", method: str = "onestep",
+    def __call__(self, waveform, sample_rate: int, task: str = "denoise", method: str = DEFAULT_METHOD,
                  steps: Optional[int] = None, seed: Optional[int] = 0, chunk_frames: Optional[int] = CHUNK_FRAMES,
                  overlap: int = CHUNK_OVERLAP, on_chunk: Optional[Callable[[], None]] = None, *,
                  num_inference_steps: Optional[int] = None, generator: Optional[torch.Generator] = None,

@@ -8,6 +8,9 @@ argument errors answer at once; :mod:`audio.enhancer`, :mod:`audio.data` and
 #: Conditioning tasks, in the order of the task plane's value (0 denoise, 1 dereverb).
 TASKS = ("denoise", "dereverb")
 METHODS = ("onestep", "storm", "sgmse", "predictive")
+#: The method used when none is named: the one-pass predictive model, the best single network evaluation of
+#: the shipped models on every benchmark condition but reverberant SI-SDR (README, speech benchmark).
+DEFAULT_METHOD = "predictive"
 DEFAULT_STEPS = {"onestep": 1, "storm": 1, "sgmse": 30, "predictive": 1}
 
 #: Audio file extensions the command reads and writes -> (libsndfile format, forced subtype or None).

@@ -207,6 +207,16 @@ def test_enhancer_rejects_bad_task_and_shape(enhancer, speech_clip):
         enhancer(speech_clip.reshape(1, 1, -1), 16000)
 
 
+def test_default_method_is_the_predictive_pass(enhancer, speech_clip):
+    """The API's and the command line's default is the one-pass predictive model (audio.options)."""
+    from audio.enhance import build_parser
+
+    clip = speech_clip[:16000]
+    assert np.array_equal(enhancer(clip, 16000), enhancer(clip, 16000, method="predictive"))
+    assert enhancer.last_run.network_evaluations == 1
+    assert build_parser().parse_args(["in.wav", "-o", "out.wav"]).method == "predictive"
+
+
 def test_onestep_uses_the_recorded_noise_level(enhancer, speech_clip):
     """A consistency model exported without ``noise_level`` (older checkpoints) keeps its ``marginal`` boundary."""
     settings = enhancer.extras["consistency"]["consistency"]
