@@ -26,8 +26,8 @@ import torch
 
 from audio.data import CONDITIONS, validation_clips
 from audio.enhancer import SpeechEnhancer
-from audio.options import DEFAULT_METHOD
 from audio.metrics import all_metrics
+from audio.options import DEFAULT_METHOD
 from audio.spectral import SAMPLE_RATE
 
 from ..report import print_targets, script_parser, write_results
@@ -116,8 +116,8 @@ def summarise(rows: list[dict]) -> dict:
 
 #: The benchmark rows of the one-evaluation methods, the default first; every "one-step" target is checked on
 #: each of them, named in its label.
-ONE_STEP_ROWS = {"predictive": "predictive", "onestep": "consistency 1 step"}
-ONE_STEP_ROWS = [ONE_STEP_ROWS[DEFAULT_METHOD]] + [r for m, r in ONE_STEP_ROWS.items() if m != DEFAULT_METHOD]
+_ROW_OF_METHOD = {"predictive": "predictive", "onestep": "consistency 1 step"}
+ONE_STEP_ROWS = sorted(_ROW_OF_METHOD.values(), key=lambda row: row != _ROW_OF_METHOD[DEFAULT_METHOD])
 
 
 def check_targets(summary: dict) -> dict:
