@@ -21,13 +21,15 @@ STAMP       := $(VENV)/.installed
 # Debian packages the code needs at run time (speech synthesis for the audio corpus and tests; the Vulkan
 # loader and LLVM OpenMP that Real-ESRGAN's library links even on the CPU, for the SR benchmark's peer).
 SYSTEM_PACKAGES := espeak-ng flite sox libvulkan1 libomp5
-# Debian packages that hold training/benchmark data: photos, real recorded sounds (noise), recorded human
-# voices (Asterisk's G.722 prompts: audio.corpus), MR volumes.
+# Debian packages that hold training/benchmark data: photos (opencv-doc; the photographs among Plasma's and
+# Lomiri's wallpapers: restore.sr.data), real recorded sounds (noise), recorded human voices (audio.corpus),
+# MR volumes.
 DATA_PACKAGES := opencv-doc sound-theme-freedesktop oxygen-sounds deepin-sound-theme yaru-theme-sound \
                  frozen-bubble-data pingus-data mricron-data insighttoolkit5-examples \
                  asterisk-core-sounds-en-g722 asterisk-core-sounds-es-g722 asterisk-core-sounds-fr-g722 \
                  asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722 klettres-data \
-                 fillets-ng-data fillets-ng-data-cs fillets-ng-data-nl ktuberling-data
+                 fillets-ng-data fillets-ng-data-cs fillets-ng-data-nl ktuberling-data \
+                 plasma-workspace-wallpapers lomiri-wallpapers-16.04 lomiri-wallpapers-20.04
 
 # Debian package the tests need: the MR validation subject of the MRI quality smoke test (1.7 MB).
 TEST_DATA_PACKAGES := insighttoolkit5-examples

@@ -30,6 +30,31 @@ def test_split_by_image_is_disjoint():
     assert {"coffee", "grace_hopper"} <= val
 
 
+def test_wallpaper_photos_are_found_capped_and_optional(tmp_path, monkeypatch):
+    """Plasma wallpapers are read from their folder's full-size file (the other sizes are links to it),
+    Lomiri ones by file name; only the listed photographs, downscaled to WALLPAPER_MAX_SIDE."""
+    from PIL import Image
+
+    from restore.sr import data
+
+    images = tmp_path / "wallpapers" / "Path" / "contents" / "images"
+    images.mkdir(parents=True)
+    Image.new("RGB", (2000, 1000), (10, 200, 30)).save(images / "2560x1600.jpg")
+    (images / "800x600.jpg").symlink_to(images / "2560x1600.jpg")
+    (tmp_path / "backgrounds").mkdir()
+    Image.new("RGB", (900, 1200), (200, 10, 30)).save(tmp_path / "backgrounds" / "Dragonfly_by_Bolly.jpg")
+    Image.new("RGB", (900, 1200)).save(tmp_path / "backgrounds" / "Fossa_by_Jasper_Roks.jpg")  # drawn: not listed
+    monkeypatch.setattr(data, "WALLPAPER_DATA", tmp_path)
+
+    train = data.split_names("train")
+    assert {"Path", "Dragonfly_by_Bolly"} <= set(train) and "Fossa_by_Jasper_Roks" not in train
+    assert not set(train) & set(data.split_names("val"))
+    assert not {"Path", "Dragonfly_by_Bolly"} & set(data.split_names("train", wallpapers=False))
+    loaders = data.photo_loaders()
+    assert loaders["Path"]().shape == (data.WALLPAPER_MAX_SIDE // 2, data.WALLPAPER_MAX_SIDE, 3)
+    assert loaders["Dragonfly_by_Bolly"]().shape == (1200, 900, 3)   # under the cap: unchanged
+
+
 def test_patches_are_paired_and_in_range():
     ds = PhotoPatches(split_names("train")[:3], patch_size=32, length=4)
     item = ds[0]

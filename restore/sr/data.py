@@ -1,7 +1,9 @@
 """Real photos that ship offline, split by image, and the x4 training/validation pairs.
 
 Sources (no downloads): scikit-image's bundled images, the photos in Debian's ``opencv-doc``
-examples, and matplotlib's ``grace_hopper.jpg``. Near-duplicate pairs (stereo views, the two
+examples, matplotlib's ``grace_hopper.jpg``, and the photographs among the desktop wallpapers of
+Debian's ``plasma-workspace-wallpapers``, ``lomiri-wallpapers-16.04`` and ``-20.04`` (their drawn and
+rendered wallpapers are not used). Near-duplicate pairs (stereo views, the two
 frames of an optical-flow pair) contribute one image only, so the split by image is honest.
 Validation photos never appear in training.
 """
@@ -34,6 +36,24 @@ OPENCV_PHOTOS = (
     "rubberwhale1.png", "smarties.png", "squirrel_cls.jpg", "starry_night.jpg", "stuff.jpg",
     "sudoku.png", "box_in_scene.png",
 )
+WALLPAPER_DATA = Path(os.environ.get("WALLPAPER_DATA", "/usr/share"))
+#: Photographs among Plasma's wallpapers (folder under ``wallpapers/``; its largest image is read).
+PLASMA_PHOTOS = (
+    "BytheWater", "ColdRipple", "ColorfulCups", "EveningGlow", "FallenLeaf", "Grey", "Kite", "OneStandsOut",
+    "Path", "summer_1am",
+)
+#: Photographs among Lomiri's wallpapers (files under ``backgrounds/``).
+LOMIRI_PHOTOS = (
+    "Bridge_by_Sander_Klootwijk.jpg", "Dragonfly_by_Bolly.jpg", "Kleiber_by_Lukas_Baubkus.jpg",
+    "Picture_0B_by_freespace.jpg", "Picture_1A_by_freespace.jpg", "Wine_by_Jakkub_Mede.jpg",
+    "aitzgorri_by_Aitzol_Berasategi.jpg", "analogpattern_by_Peter_Nerlich.jpg", "free_by_Peter_Nerlich.jpg",
+    "friends_by_Aitzol_Berasategi.jpg", "greentock_by_Peter_Nerlich.jpg", "life_by_Aitzol_Berasategi.jpg",
+    "picosdeeuropa_by_Aitzol_Berasategi.jpg", "seeding_by_Clements_Engelhardt.jpg",
+    "sunset_by_Aitzol_Berasategi.jpg",
+)
+#: Wallpapers are 2.5-6 K photos, often in shallow focus: downscaled (antialiased) to this long side they
+#: have the per-pixel detail of the other photos and take little memory.
+WALLPAPER_MAX_SIDE = 1536
 #: Held out by image: never used for training. Benchmarks and smoke tests use these.
 VALIDATION_PHOTOS = ("baboon", "butterfly", "building", "coffee", "grace_hopper", "squirrel_cls")
 
@@ -50,7 +70,7 @@ def _as_rgb_uint8(arr: np.ndarray) -> np.ndarray:
 
 
 def photo_loaders() -> dict[str, Callable[[], np.ndarray]]:
-    """Name -> loader of every available photo (opencv-doc ones only when installed)."""
+    """Name -> loader of every available photo (Debian packages' ones only when installed)."""
     import skimage.data
 
     loaders: dict[str, Callable[[], np.ndarray]] = {}
@@ -66,14 +86,32 @@ def photo_loaders() -> dict[str, Callable[[], np.ndarray]]:
     import matplotlib.cbook
 
     loaders["grace_hopper"] = lambda: _read_rgb(Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+    for path in wallpaper_files():
+        loaders[wallpaper_name(path)] = lambda path=path: _read_rgb(path, WALLPAPER_MAX_SIDE)
     return loaders
 
 
-def _read_rgb(path: Path) -> np.ndarray:
+def wallpaper_files() -> list[Path]:
+    """The wallpaper photographs that are installed (:data:`PLASMA_PHOTOS`, :data:`LOMIRI_PHOTOS`)."""
+    files = []
+    for name in PLASMA_PHOTOS:
+        images = [p for p in (WALLPAPER_DATA / "wallpapers" / name / "contents" / "images").glob("*.*") if p.is_file()]
+        if images:   # every size is a link to the one full-size file
+            files.append(max(images, key=lambda p: p.stat().st_size))
+    files += [WALLPAPER_DATA / "backgrounds" / f for f in LOMIRI_PHOTOS if (WALLPAPER_DATA / "backgrounds" / f).is_file()]
+    return files
+
+
+def _read_rgb(path: Path, max_side: Optional[int] = None) -> np.ndarray:
+    """An image file as ``(H, W, 3)`` uint8, downscaled (Lanczos) to ``max_side`` when longer."""
     from PIL import Image
 
     with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+        im = im.convert("RGB")
+        if max_side and max(im.size) > max_side:
+            f = max_side / max(im.size)
+            im = im.resize((round(im.width * f), round(im.height * f)), Image.LANCZOS, reducing_gap=3.0)
+        return np.asarray(im)
 
 
 @lru_cache(maxsize=None)
@@ -85,13 +123,20 @@ def load_photo(name: str) -> np.ndarray:
     return _as_rgb_uint8(loaders[name]())
 
 
-def split_names(split: str) -> list[str]:
-    """Names of the photos in ``split`` ("train" or "val") that are available here."""
+def wallpaper_name(path: Path) -> str:
+    """A wallpaper's photo name: its Plasma folder, or its Lomiri file name without suffix."""
+    return path.parts[-4] if path.parts[-3] == "contents" else path.stem
+
+
+def split_names(split: str, wallpapers: bool = True) -> list[str]:
+    """Names of the photos in ``split`` ("train" or "val") that are available here; ``wallpapers=False``
+    leaves out the wallpaper photographs (the training set before they were added)."""
     names = sorted(photo_loaders())
     if split == "val":
         return [n for n in VALIDATION_PHOTOS if n in names]
     if split == "train":
-        return [n for n in names if n not in VALIDATION_PHOTOS]
+        left_out = set() if wallpapers else {wallpaper_name(p) for p in wallpaper_files()}
+        return [n for n in names if n not in VALIDATION_PHOTOS and n not in left_out]
     raise ValueError(f"unknown split {split!r}")
 
 
@@ -191,17 +236,20 @@ class _ListDataset(Dataset):
 
 
 class SuperResolutionData(pl.LightningDataModule):
-    """Training patches and fixed validation crops (both degradations) for x4 SR."""
+    """Training patches and fixed validation crops (both degradations) for x4 SR.
+
+    ``wallpapers``: train on the wallpaper photographs too (61 training photos instead of 36).
+    """
 
     def __init__(self, patch_size: int = 128, scale: int = 4, batch_size: int = 16, num_workers: int = 1,
                  epoch_length: int = 16_000, p_bicubic: float = 0.5, min_rescale: float = 0.5,
-                 val_crop: int = 192, seed: int = 0):
+                 val_crop: int = 192, seed: int = 0, wallpapers: bool = True):
         super().__init__()
         self.save_hyperparameters()
 
     def setup(self, stage: Optional[str] = None) -> None:
         hp = self.hparams
-        self.train_set = PhotoPatches(split_names("train"), hp.patch_size, hp.scale, hp.epoch_length,
+        self.train_set = PhotoPatches(split_names("train", hp.wallpapers), hp.patch_size, hp.scale, hp.epoch_length,
                                       hp.p_bicubic, hp.min_rescale, hp.seed)
         items = validation_pairs("bicubic", hp.scale, hp.val_crop) + validation_pairs("realistic", hp.scale, hp.val_crop)
         self.val_set = _ListDataset(items)
