@@ -117,6 +117,37 @@ def test_student_pixel_then_detail_stage(tmp_path, tiny_weights, monkeypatch):
     assert student.adapter_names == ["pixel", "detail"] and meta["extra"]["training"]["stage"] == "detail"
 
 
+def test_warmup_cosine_closed_form():
+    import math
+
+    from shared.training.base import warmup_cosine
+
+    assert warmup_cosine(0, warmup=4) == 0.25 and warmup_cosine(9, warmup=4) == 1.0       # constant after warm-up
+    assert warmup_cosine(0, warmup=1, decay=10) == 1.0 and warmup_cosine(10, warmup=1, decay=10) == 0.0
+    assert math.isclose(warmup_cosine(5, warmup=1, decay=10), 0.5)
+    assert math.isclose(warmup_cosine(1, warmup=4, decay=4), 0.5 * 0.5 * (1 + math.cos(math.pi / 4)))
+    assert warmup_cosine(30, warmup=1, decay=10) == 0.0                                       # stays at zero
+
+
+def test_student_learning_rate_decays_to_zero_at_max_steps(tiny_weights):
+    from lightning.pytorch import Trainer
+    from torch.utils.data import DataLoader
+
+    from restore.sr.data import _ListDataset
+    from shared.training import OneStepStudentModule
+
+    data = DataLoader(_ListDataset(validation_pairs("bicubic", crop=32)), batch_size=2)
+    module = OneStepStudentModule(str(tiny_weights / "resshift_x4"), stage="pixel", rank=4, alpha=4, w_distill=0.0,
+                                  warmup_steps=1, cosine_decay=True, lr=1e-3)
+    trainer = Trainer(max_steps=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, accelerator="cpu", limit_val_batches=0)
+    trainer.fit(module, data)
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="max_steps"):
+        Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                enable_model_summary=False, accelerator="cpu", limit_val_batches=0).fit(module, data)
+
+
 def _fit(module, batches: list[dict], tmp_path) -> None:
     import lightning.pytorch as pl
 

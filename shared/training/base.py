@@ -3,6 +3,8 @@ warm-up AdamW, and validation metrics supplied by the vertical."""
 
 from __future__ import annotations
 
+import math
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -69,6 +71,15 @@ def build_denoiser(
     return ConditionalDenoiser(network, process_cls(**process), unshuffle=unshuffle, skip=skip, concat_y=concat_y)
 
 
+def warmup_cosine(step: int, warmup: int, decay: Optional[int] = None) -> float:
+    """Learning-rate factor: linear warm-up ``min(1, (n+1)/W)``, times ``(1 + cos(pi min(n, D)/D))/2`` when a
+    decay length ``D`` is given (1 at the start, 0 from step ``D`` on)."""
+    factor = min(1.0, (step + 1) / warmup)
+    if decay:
+        factor *= 0.5 * (1.0 + math.cos(math.pi * min(step, decay) / decay))
+    return factor
+
+
 class ExportingModule(pl.LightningModule):
     """Periodic ``export()`` to ``hparams.export_dir``, warm-up AdamW and metric logging.
 
@@ -98,11 +109,12 @@ class ExportingModule(pl.LightningModule):
         extra["training"] = {"global_step": int(self.global_step)}
         return extra
 
-    def warmup_adamw(self, params, weight_decay: float = 0.0):
-        """AdamW at ``hparams.lr`` with a linear warm-up over ``hparams.warmup_steps``, then constant."""
+    def warmup_adamw(self, params, weight_decay: float = 0.0, decay_steps: Optional[int] = None):
+        """AdamW at ``hparams.lr`` with a linear warm-up over ``hparams.warmup_steps``, then constant, or, with
+        ``decay_steps``, a cosine decay to zero at that step: ``lr_n = lr * min(1, (n+1)/W) * (1 + cos(pi n/D))/2``."""
         opt = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=weight_decay)
-        warmup = max(1, self.hparams.warmup_steps)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: min(1.0, (step + 1) / warmup))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, partial(warmup_cosine, warmup=max(1, self.hparams.warmup_steps),
+                                                               decay=decay_steps))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def log_metrics(self, estimate: torch.Tensor, target: torch.Tensor, degraded: Optional[torch.Tensor] = None,

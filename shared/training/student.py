@@ -27,6 +27,7 @@ class OneStepStudentModule(ExportingModule):
     w_score |f - sg(D_teacher(x_t))|^2`` with ``x_t`` the student output re-noised to a random
     low-noise timestep (one of the grid's ``score_max_t`` lowest): score distillation toward the teacher's data manifold.
     ``perceptual_loss`` is the vertical's (e.g. ``restore.sr.losses.frequency_loss``), or none.
+    ``cosine_decay``: the learning rate falls to zero at the trainer's ``max_steps`` (the student keeps no EMA).
     """
 
     def __init__(
@@ -46,6 +47,7 @@ class OneStepStudentModule(ExportingModule):
         score_max_t: int = 2,
         lr: float = 5e-4,
         warmup_steps: int = 100,
+        cosine_decay: bool = False,
         export_dir: Optional[str] = None,
         export_every_n_steps: int = 500,
         extra: Optional[dict[str, Any]] = None,
@@ -130,4 +132,7 @@ class OneStepStudentModule(ExportingModule):
         self.log_metrics(self.forward_student(batch), batch["x0"])
 
     def configure_optimizers(self):
-        return self.warmup_adamw(self.trainable)
+        decay = self.trainer.max_steps if self.hparams.cosine_decay else None
+        if decay is not None and decay < 1:
+            raise ValueError("cosine_decay needs trainer.max_steps")
+        return self.warmup_adamw(self.trainable, decay_steps=decay)
