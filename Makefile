@@ -110,7 +110,8 @@ ship:
 # Reproduce the shipped SR models (about 2 hours on 2 CPU cores), then the DDPM baseline.
 train-sr: $(STAMP_TRAIN) data
 	$(PY) -m experiments fit --config experiments/restore/sr_teacher.yaml
-	$(call ship_weights,runs/sr_teacher/pretrained,restore/sr/weights/resshift_x4)
+	$(PY) -m experiments fit --config experiments/restore/sr_teacher_photos.yaml
+	$(call ship_weights,runs/sr_teacher_photos/pretrained,restore/sr/weights/resshift_x4)
 	$(PY) -m experiments fit --config experiments/restore/sr_student_pixel.yaml
 	$(PY) -m experiments fit --config experiments/restore/sr_student_detail.yaml
 	$(call ship_weights,runs/sr_student_detail/pretrained,restore/sr/weights/onestep_x4)
