@@ -86,20 +86,23 @@ def photo_loaders() -> dict[str, Callable[[], np.ndarray]]:
     import matplotlib.cbook
 
     loaders["grace_hopper"] = lambda: _read_rgb(Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
-    for path in wallpaper_files():
-        loaders[wallpaper_name(path)] = lambda path=path: _read_rgb(path, WALLPAPER_MAX_SIDE)
+    for name, path in wallpaper_photos().items():
+        loaders[name] = lambda path=path: _read_rgb(path, WALLPAPER_MAX_SIDE)
     return loaders
 
 
-def wallpaper_files() -> list[Path]:
-    """The wallpaper photographs that are installed (:data:`PLASMA_PHOTOS`, :data:`LOMIRI_PHOTOS`)."""
-    files = []
+def wallpaper_photos() -> dict[str, Path]:
+    """Name -> file of the wallpaper photographs that are installed: a Plasma folder's full-size image
+    (:data:`PLASMA_PHOTOS`), a Lomiri file by its stem (:data:`LOMIRI_PHOTOS`)."""
+    photos = {}
     for name in PLASMA_PHOTOS:
         images = [p for p in (WALLPAPER_DATA / "wallpapers" / name / "contents" / "images").glob("*.*") if p.is_file()]
         if images:   # every size is a link to the one full-size file
-            files.append(max(images, key=lambda p: p.stat().st_size))
-    files += [WALLPAPER_DATA / "backgrounds" / f for f in LOMIRI_PHOTOS if (WALLPAPER_DATA / "backgrounds" / f).is_file()]
-    return files
+            photos[name] = max(images, key=lambda p: p.stat().st_size)
+    for file in LOMIRI_PHOTOS:
+        if (WALLPAPER_DATA / "backgrounds" / file).is_file():
+            photos[Path(file).stem] = WALLPAPER_DATA / "backgrounds" / file
+    return photos
 
 
 def _read_rgb(path: Path, max_side: Optional[int] = None) -> np.ndarray:
@@ -123,11 +126,6 @@ def load_photo(name: str) -> np.ndarray:
     return _as_rgb_uint8(loaders[name]())
 
 
-def wallpaper_name(path: Path) -> str:
-    """A wallpaper's photo name: its Plasma folder, or its Lomiri file name without suffix."""
-    return path.parts[-4] if path.parts[-3] == "contents" else path.stem
-
-
 def split_names(split: str, wallpapers: bool = True) -> list[str]:
     """Names of the photos in ``split`` ("train" or "val") that are available here; ``wallpapers=False``
     leaves out the wallpaper photographs (the training set before they were added)."""
@@ -135,7 +133,7 @@ def split_names(split: str, wallpapers: bool = True) -> list[str]:
     if split == "val":
         return [n for n in VALIDATION_PHOTOS if n in names]
     if split == "train":
-        left_out = set() if wallpapers else {wallpaper_name(p) for p in wallpaper_files()}
+        left_out = set() if wallpapers else set(wallpaper_photos())
         return [n for n in names if n not in VALIDATION_PHOTOS and n not in left_out]
     raise ValueError(f"unknown split {split!r}")
 
