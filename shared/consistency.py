@@ -113,6 +113,16 @@ def distillation_loss(student: Denoise, target: Denoise, teacher_x0: Denoise, pr
     return torch.mean((student(x_hi, t_hi) - goal) ** 2)
 
 
+def sampler_times(grid: torch.Tensor, num_inference_steps: int) -> torch.Tensor:
+    """The ``num_inference_steps`` times the multistep sampler evaluates, from the top of ``grid`` down:
+    ``grid[round(linspace(N, 0, k + 1))[:-1]]`` (N = 30: 1 step ``t_30``; 2 steps ``t_30, t_15``;
+    4 steps ``t_30, t_22, t_15, t_8``)."""
+    top = len(grid) - 1
+    if not 1 <= num_inference_steps <= top:
+        raise ValueError(f"steps must be in 1..{top}, got {num_inference_steps}")
+    return grid[torch.linspace(top, 0, num_inference_steps + 1).round().long()[:-1]]
+
+
 @torch.no_grad()
 def sample_consistency(f: Denoise, process: GaussianPath, y: torch.Tensor, *, num_inference_steps: int = 1,
                        grid: Optional[torch.Tensor] = None, generator=None, x_start: Optional[torch.Tensor] = None,
@@ -120,15 +130,12 @@ def sample_consistency(f: Denoise, process: GaussianPath, y: torch.Tensor, *, nu
                        progress: Optional[Progress] = None) -> tuple[torch.Tensor, int]:
     """Multistep consistency sampling: ``num_inference_steps`` evaluations from the top of ``grid``.
 
-    The times used are ``num_inference_steps`` points of ``grid`` evenly spaced from its top; after
+    The times used are :func:`sampler_times`, evenly spaced from the top of ``grid``; after
     each evaluation (and the callback, as in :mod:`shared.samplers`) the clean estimate is
     re-noised to the next time with ``add_noise``.
     """
     grid = consistency_grid(process) if grid is None else grid
-    top = len(grid) - 1
-    if not 1 <= num_inference_steps <= top:
-        raise ValueError(f"steps must be in 1..{top}, got {num_inference_steps}")
-    times = grid[torch.linspace(top, 0, num_inference_steps + 1).round().long()[:-1]]
+    times = sampler_times(grid, num_inference_steps)
     x = process.prior_sample(y, generator=generator) if x_start is None else x_start
     x0 = x
     for k, t in enumerate(times):

@@ -242,6 +242,17 @@ def test_multistep_consistency_sampling_counts_and_seed():
         sample_consistency(f, p, y, num_inference_steps=0)
 
 
+def test_sampler_times_are_evenly_spaced_grid_points_from_the_top():
+    from shared.consistency import sampler_times
+    grid = torch.linspace(0.0, 1.0, 31)
+    assert torch.equal(sampler_times(grid, 1), grid[[30]])
+    assert torch.equal(sampler_times(grid, 2), grid[[30, 15]])
+    assert torch.equal(sampler_times(grid, 4), grid[[30, 22, 15, 8]])     # 22.5 and 7.5 round to even
+    assert torch.equal(sampler_times(grid, 30), grid.flip(0)[:-1])
+    with pytest.raises(ValueError, match="1..30"):
+        sampler_times(grid, 31)
+
+
 def test_direct_prediction_process():
     p = DirectPrediction()
     x0, y = torch.randn(2, 2, 4, 4), torch.randn(2, 2, 4, 4)

@@ -287,6 +287,35 @@ def test_consistency_regression_along_the_path(tiny_audio_weights):
         ConsistencyDistillationModule(str(tiny_audio_weights / "score"), regression_times="some")
 
 
+def test_consistency_regression_at_the_sampler_times(tiny_audio_weights):
+    """``regression_times="sampler"``: the path term re-noises the student's own one-step estimate to a
+    later time of the 2- or 4-step sampler (N = 6: t_3 for 2 steps; t_4 (4.5 rounds to even), t_3, t_2 for
+    4 steps) and regresses that evaluation on ``x0``, for the same random draws."""
+    from shared.consistency import distillation_loss
+    from shared.training import ConsistencyDistillationModule
+
+    batch = _audio_batches(1)[0]
+    module = ConsistencyDistillationModule(str(tiny_audio_weights / "score"), num_intervals=6, regression_weight=1.0,
+                                           regression_times="sampler")
+    assert torch.equal(module.sampler_grid, module.grid[[2, 3, 4]])
+    module.log = lambda *a, **k: None
+    torch.manual_seed(0)
+    loss = module.training_step(batch, 0).item()
+    y, x0 = batch["y"], batch["x0"]
+    process = module.student.process
+    torch.manual_seed(0)
+    f = module._f(module.student.backbone, y, batch["cond"])
+    with torch.no_grad():
+        cd = distillation_loss(f, module._f(module.target.module, y, batch["cond"]),
+                               lambda x, t: module.teacher(x, t, y, batch["cond"]), process, x0, y, module.grid).item()
+        one_step = f(process.prior_sample(y), module.grid[-1].expand(y.shape[0]))
+        top = torch.mean((one_step - x0) ** 2).item()
+        t = module.sampler_grid[torch.randint(0, 3, (y.shape[0],))]
+        x_t = process.add_noise(one_step, torch.randn_like(one_step), t, y=y)
+        along = torch.mean((f(x_t, t) - x0) ** 2).item()
+    assert loss == pytest.approx(cd + 0.5 * (top + along), rel=1e-4)
+
+
 def test_import_callable_resolves_config_paths():
     from restore.sr.losses import frequency_loss
     from shared.training.base import import_callable

@@ -12,12 +12,13 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ..checkpoints import load_denoiser, save_denoiser
 from ..consistency import (check_noise_level, consistency_function, consistency_grid, distillation_loss,
-                           sample_consistency)
+                           sample_consistency, sampler_times)
 from ..denoiser import ConditionalDenoiser
 from .base import ExportingModule
 
 
-REGRESSION_TIMES = ("top", "all")
+REGRESSION_TIMES = ("top", "all", "sampler")
+SAMPLER_STEPS = (2, 4)   # the multistep settings whose later evaluations ``"sampler"`` trains
 
 
 class ConsistencyDistillationModule(ExportingModule):
@@ -47,7 +48,12 @@ class ConsistencyDistillationModule(ExportingModule):
             term at a random grid time of the forward marginal, ``w |f(x_t, t_n) - x0|^2`` with
             ``x_t ~ q(x_t | x0, y)``, and averages the two. The multistep sampler's later evaluations
             (:func:`shared.consistency.sample_consistency` re-noises its estimate to lower grid times) are
-            then pulled toward the data too, not only toward the teacher's ODE.
+            then pulled toward the data too, not only toward the teacher's ODE. ``"sampler"`` trains
+            those evaluations on what they are actually given: ``x_t = add_noise(sg[f(x_T, t_N)], eps, t)``,
+            the student's own one-step estimate (no gradient) re-noised to a time ``t`` where the 2- or
+            4-step sampler evaluates next (:func:`shared.consistency.sampler_times`), and the term is
+            ``w |f(x_t, t) - x0|^2``. A second evaluation then learns to correct the first one's errors
+            instead of meeting inputs it never saw in training.
     """
 
     def __init__(self, teacher: str, num_intervals: int = 30, sigma_data: float = 0.1, noise_level: str = "effective",
@@ -71,6 +77,8 @@ class ConsistencyDistillationModule(ExportingModule):
         self.target = AveragedModel(self.student.backbone, multi_avg_fn=get_ema_multi_avg_fn(target_decay))
         self.target.requires_grad_(False)
         self.register_buffer("grid", consistency_grid(self.teacher.process, num_intervals), persistent=False)
+        later = torch.cat([sampler_times(self.grid, k)[1:] for k in SAMPLER_STEPS])
+        self.register_buffer("sampler_grid", torch.unique(later), persistent=False)
 
     def _f(self, backbone, y, cond):
         d = self.student
@@ -93,19 +101,30 @@ class ConsistencyDistillationModule(ExportingModule):
         return loss
 
     def _data_term(self, student, process, x0: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """``|f(x_T, t_N) - x0|^2`` from the prior; with ``regression_times="all"`` averaged with
-        ``|f(x_t, t_n) - x0|^2``, ``x_t ~ q(x_t | x0, y)`` at a random grid time ``t_n``, ``0 < n < N``."""
+        """``|f(x_T, t_N) - x0|^2`` from the prior; with ``regression_times`` ``"all"`` or ``"sampler"``
+        averaged with ``|f(x_t, t) - x0|^2`` on the path term's ``x_t`` (see the class docstring)."""
         b = y.shape[0]
         one_step = student(process.prior_sample(y), self.grid[-1].to(y).expand(b))
         data = torch.mean((one_step - x0) ** 2)
         self.log("train/one_step_mse", data, batch_size=b)
-        if self.hparams.regression_times == "all":
-            t = self.grid[torch.randint(1, len(self.grid) - 1, (b,))].to(y)
-            x_t = process.add_noise(x0, torch.randn_like(x0), t, y=y)
+        if self.hparams.regression_times != "top":
+            x_t, t = self._path_input(process, one_step.detach(), x0, y)
             along = torch.mean((student(x_t, t) - x0) ** 2)
             self.log("train/path_mse", along, batch_size=b)
             data = 0.5 * (data + along)
         return data
+
+    def _path_input(self, process, estimate: torch.Tensor, x0: torch.Tensor,
+                    y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x_t, t)`` for the path term: ``x0`` at a random inner grid time (``"all"``), or the one-step
+        ``estimate`` at a random later time of the multistep sampler (``"sampler"``)."""
+        b = y.shape[0]
+        if self.hparams.regression_times == "all":
+            t, start = self.grid[torch.randint(1, len(self.grid) - 1, (b,))], x0
+        else:
+            t, start = self.sampler_grid[torch.randint(0, len(self.sampler_grid), (b,))], estimate
+        t = t.to(y)
+        return process.add_noise(start, torch.randn_like(start), t, y=y), t
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         self.target.update_parameters(self.student.backbone)
