@@ -153,8 +153,10 @@ class SpeechEnhancementData(pl.LightningDataModule):
                  val_utterances: int = 300, train_rooms: int = 300, val_rooms: int = 40,
                  epoch_length: int = 8000, val_items: int = 32, unshuffle: int = 2, num_workers: int = 0,
                  cache_dir: Optional[str] = None, recorded_voices: float = 0.0,
-                 recorded_speakers: Optional[list[str]] = None):
-        """``recorded_voices``: the fraction of utterances drawn from each split's recorded human voices
+                 recorded_speakers: Optional[list[str]] = None, seed: int = 0):
+        """``seed``: the training pairs' seed (item ``i`` of epoch ``e`` is drawn from ``(seed, e, i)``); a
+        fine-tuning stage that sets a new one sees fresh pairs instead of replaying the previous stage's first
+        epochs. ``recorded_voices``: the fraction of utterances drawn from each split's recorded human voices
         (:mod:`audio.corpus`) instead of its synthesised ones; ``recorded_speakers``: the training speakers
         to draw from (``fnmatch`` patterns of :data:`audio.corpus.RECORDED_VOICES`' names; ``None``: all of
         them). Validation always draws from every validation speaker."""
@@ -166,7 +168,7 @@ class SpeechEnhancementData(pl.LightningDataModule):
         cache = Path(h.cache_dir) if h.cache_dir else None
         self.train_set = SpeechPairs(load_degrader("train", h.train_utterances, h.train_rooms, cache,
                                                    h.recorded_voices, h.recorded_speakers),
-                                     h.frames, h.epoch_length, h.unshuffle)
+                                     h.frames, h.epoch_length, h.unshuffle, seed=h.seed)
         self.val_set = SpeechPairs(load_degrader("validation", h.val_utterances, h.val_rooms, cache, h.recorded_voices),
                                    h.frames, h.val_items, h.unshuffle, seed=1)
 

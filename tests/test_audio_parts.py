@@ -114,6 +114,26 @@ def test_training_pairs(speech_clip):
     assert task_plane("dereverb", (2, 2)).unique().tolist() == [1.0]
 
 
+def test_data_module_seed_draws_fresh_training_pairs(speech_clip, monkeypatch):
+    """``SpeechEnhancementData(seed=s)``: the training pairs come from ``(s, epoch, i)``, so a fine-tuning stage
+    with a new seed does not replay the earlier stages' pairs; validation pairs stay fixed."""
+    import audio.data as data
+    from audio.corpus import SpeechCorpus
+
+    audio = (np.tile(speech_clip, 2) * 32767).astype(np.int16)
+    corpus = SpeechCorpus(audio, np.array([0, len(speech_clip), len(audio)]), np.array(["a", "b"]), np.array(["x", "y"]))
+    degrader = data.Degrader(corpus, [np.random.default_rng(0).standard_normal(8000).astype(np.float32)],
+                             [room_impulse_response(0.4, np.random.default_rng(0))])
+    monkeypatch.setattr(data, "load_degrader", lambda *a, **k: degrader)
+    modules = {}
+    for seed in (0, 4):
+        modules[seed] = data.SpeechEnhancementData(frames=64, epoch_length=4, val_items=2, seed=seed)
+        modules[seed].setup("fit")
+    assert modules[4].train_set.seed == 4
+    assert not torch.equal(modules[0].train_set[0]["y"], modules[4].train_set[0]["y"])
+    assert torch.equal(modules[0].val_set[0]["y"], modules[4].val_set[0]["y"])
+
+
 @pytest.mark.parametrize("bad,msg", [
     (np.zeros(0, np.float32), "empty"),
     (np.full(8000, np.nan, np.float32), "NaN"),
