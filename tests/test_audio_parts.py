@@ -268,3 +268,16 @@ def test_enhancer_call_conventions(enhancer, tiny_audio_weights, speech_clip):
         enhancer(clip, 16000, steps=1, num_inference_steps=2)
     low = SpeechEnhancer.from_pretrained(tiny_audio_weights, device="cpu", torch_dtype=torch.bfloat16)
     assert low(clip, 16000, method="predictive").dtype == np.float32
+
+
+def test_reverb_oracle_truncation(rng):
+    """``truncate_rir``: keeps the first ``ms`` of the response; at 0 ms only the unit direct path is left, so
+    the oracle signal is the dry one; the full response is untouched."""
+    from experiments.audio.reverb_oracle import truncate_rir
+
+    rir = room_impulse_response(0.5, rng)
+    assert np.count_nonzero(truncate_rir(rir, 10)[161:]) == 0
+    np.testing.assert_array_equal(truncate_rir(rir, 10)[:161], rir[:161])
+    dry = rng.standard_normal(4000).astype(np.float32)
+    np.testing.assert_allclose(reverberate(dry, truncate_rir(rir, 0)), dry, atol=1e-6)
+    np.testing.assert_array_equal(truncate_rir(rir, 1e6), rir)
