@@ -25,3 +25,12 @@ def channels_to_complex(x: torch.Tensor) -> torch.Tensor:
     if x.is_complex() or x.shape[1] % 2:
         raise ValueError(f"expected a real tensor with an even channel count, got {x.dtype} {tuple(x.shape)}")
     return torch.view_as_complex(rearrange(x, "b (c two) ... -> b c ... two", two=2).contiguous())
+
+
+def pair_magnitude(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """``(B, 2C, ...)`` real channel pairs -> ``(B, C, ...)`` magnitudes ``sqrt(re^2 + im^2 + eps)``; the
+    ``eps`` keeps the gradient ``x / |x|`` finite at zero."""
+    if x.shape[1] % 2:
+        raise ValueError(f"expected an even channel count, got {tuple(x.shape)}")
+    pairs = rearrange(x, "b (c two) ... -> b c two ...", two=2)
+    return torch.sqrt(pairs.pow(2).sum(dim=2) + eps)

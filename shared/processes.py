@@ -21,6 +21,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 
+from .complex import pair_magnitude
 from .preconditioning import path_scales, residual_input, residual_output, residual_weight
 from .protocol import Denoise, ProcessStepOutput, eps_from_x0, expand, x0_from_eps
 
@@ -374,10 +375,21 @@ class DirectPrediction(ProcessScheduler):
     ``x_t = y`` at the single timestep 0; the network maps ``y`` straight to ``x0_hat`` and is
     trained with ``|f(y) - x0|^2``. It exists so a predictive baseline (and StoRM's first stage)
     trains, saves and samples through exactly the same code as the diffusion models.
+
+    For complex data stored as channel pairs (:mod:`shared.complex`), ``magnitude_weight`` ``a`` mixes in
+    the magnitude error (Braun & Tashev 2021, "A consolidated view of loss functions for supervised deep
+    learning-based speech enhancement")::
+
+        L = (1 - a) |f(y) - x0|^2 + a (|f(y)| - |x0|)^2
+
+    The complex term alone is minimised by the posterior mean, whose magnitude shrinks wherever the phase
+    is uncertain; the magnitude term does not see the phase, so it keeps the magnitude.
     """
 
     @register_to_config
-    def __init__(self, num_train_timesteps: int = 1):
+    def __init__(self, num_train_timesteps: int = 1, magnitude_weight: float = 0.0):
+        if not 0.0 <= magnitude_weight <= 1.0:
+            raise ValueError(f"magnitude_weight must be in [0, 1], got {magnitude_weight}")
         self.timesteps = torch.zeros(1, dtype=torch.long)
         self.num_inference_steps: Optional[int] = 1
 
@@ -400,6 +412,11 @@ class DirectPrediction(ProcessScheduler):
         return self._output(model_output, model_output, None, return_dict)
 
     def training_loss(self, denoise: Denoise, x0: torch.Tensor, y: torch.Tensor, generator=None) -> torch.Tensor:
-        """``|f(y, 0) - x0|^2``."""
+        """``(1 - a) |f(y, 0) - x0|^2 + a (|f(y, 0)| - |x0|)^2``, ``a = magnitude_weight``."""
         t = torch.zeros(x0.shape[0], dtype=torch.long, device=x0.device)
-        return torch.mean((denoise(y, t) - x0) ** 2)
+        estimate = denoise(y, t).float()
+        loss = torch.mean((estimate - x0) ** 2)
+        a = self.config.magnitude_weight
+        if a > 0:
+            loss = (1 - a) * loss + a * torch.mean((pair_magnitude(estimate) - pair_magnitude(x0)) ** 2)
+        return loss

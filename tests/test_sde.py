@@ -253,6 +253,29 @@ def test_sampler_times_are_evenly_spaced_grid_points_from_the_top():
         sampler_times(grid, 31)
 
 
+def test_direct_prediction_magnitude_loss_closed_form():
+    """``magnitude_weight`` a: ``(1 - a) |f - x0|^2 + a (|f| - |x0|)^2`` on (re, im) channel pairs; a phase
+    rotation of the target costs nothing in the magnitude term."""
+    from shared.complex import complex_to_channels, pair_magnitude
+
+    z0 = torch.randn(2, 3, 4, 5, dtype=torch.complex64)
+    x0 = complex_to_channels(z0)
+    rotated = complex_to_channels(z0 * 1j)
+    torch.testing.assert_close(pair_magnitude(x0), z0.abs(), atol=1e-5, rtol=1e-5)
+    p = DirectPrediction(magnitude_weight=0.3)
+    y = torch.randn_like(x0)
+    complex_mse = float(torch.mean((rotated - x0) ** 2))
+    assert float(p.training_loss(lambda x, t: rotated, x0, y)) == pytest.approx(0.7 * complex_mse, rel=1e-5)
+    estimate = 0.5 * x0
+    expected = 0.7 * float(torch.mean((0.5 * x0) ** 2)) + 0.3 * float(torch.mean((0.5 * z0.abs()) ** 2))
+    assert float(p.training_loss(lambda x, t: estimate, x0, y)) == pytest.approx(expected, rel=1e-4)
+    assert DirectPrediction().config.magnitude_weight == 0.0       # older exports load unchanged
+    with pytest.raises(ValueError, match="magnitude_weight"):
+        DirectPrediction(magnitude_weight=1.5)
+    with pytest.raises(ValueError, match="even"):
+        pair_magnitude(torch.randn(1, 3, 2))
+
+
 def test_direct_prediction_process():
     p = DirectPrediction()
     x0, y = torch.randn(2, 2, 4, 4), torch.randn(2, 2, 4, 4)
