@@ -281,3 +281,18 @@ def test_reverb_oracle_truncation(rng):
     dry = rng.standard_normal(4000).astype(np.float32)
     np.testing.assert_allclose(reverberate(dry, truncate_rir(rir, 0)), dry, atol=1e-6)
     np.testing.assert_array_equal(truncate_rir(rir, 1e6), rir)
+
+
+def test_band_gains_closed_form(speech_clip, rng):
+    """``band_gains``: the clean speech itself is 0 dB in every band, half its amplitude -6.02 dB, and a
+    low-pass at 3 kHz leaves the bands above it far below 0."""
+    from scipy.signal import butter, sosfiltfilt
+
+    from experiments.audio.band_gains import BANDS_HZ, band_gains
+
+    clean = speech_clip.astype(np.float64)
+    assert band_gains(clean, clean) == pytest.approx([0.0] * len(BANDS_HZ), abs=1e-9)
+    assert band_gains(0.5 * clean, clean) == pytest.approx([20 * np.log10(0.5)] * len(BANDS_HZ), abs=1e-9)
+    low = sosfiltfilt(butter(8, 3000, fs=16000, output="sos"), clean)
+    gains = band_gains(low, clean)
+    assert abs(gains[0]) < 0.5 and gains[2] < -10 and max(gains[3:]) < -60      # 3-5 kHz: the filter's skirt
