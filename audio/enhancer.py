@@ -294,7 +294,8 @@ class SpeechEnhancer(Pipeline):
         if method == "predictive" and steps != 1:
             raise InputError("method 'predictive' takes exactly one step")
         if method == "onestep":
-            top = self.extras["consistency"]["consistency"]["num_intervals"]
+            settings = self.extras["consistency"]["consistency"]
+            top = settings["num_intervals"] - settings.get("sampler_stop", 0)
             if not 1 <= steps <= top:
                 raise InputError(f"method 'onestep' supports 1..{top} steps, got {steps}")
         elif steps < 1:
@@ -325,7 +326,8 @@ class SpeechEnhancer(Pipeline):
         grid = consistency_grid(model.process, settings["num_intervals"])
         f = consistency_function(lambda x, t: model(x, t, y, cond), model.process, settings["sigma_data"], grid[0],
                                  settings.get("noise_level", "marginal"))   # models exported before it was recorded
-        return sample_consistency(f, model.process, y, num_inference_steps=steps, grid=grid, generator=generator)
+        return sample_consistency(f, model.process, y, num_inference_steps=steps, grid=grid,
+                                  stop=settings.get("sampler_stop", 0), generator=generator)   # 0: older exports
 
     def _storm_sample(self, model, process, y_hat, steps, generator) -> tuple[torch.Tensor, int]:
         """Diffuse from the predictive estimate as :attr:`storm_setting` says."""

@@ -113,29 +113,35 @@ def distillation_loss(student: Denoise, target: Denoise, teacher_x0: Denoise, pr
     return torch.mean((student(x_hi, t_hi) - goal) ** 2)
 
 
-def sampler_times(grid: torch.Tensor, num_inference_steps: int) -> torch.Tensor:
-    """The ``num_inference_steps`` times the multistep sampler evaluates, from the top of ``grid`` down:
-    ``grid[round(linspace(N, 0, k + 1))[:-1]]`` (N = 30: 1 step ``t_30``; 2 steps ``t_30, t_15``;
-    4 steps ``t_30, t_22, t_15, t_8``)."""
+def sampler_times(grid: torch.Tensor, num_inference_steps: int, stop: int = 0) -> torch.Tensor:
+    """The ``num_inference_steps`` times the multistep sampler evaluates, evenly spaced from the top of
+    ``grid`` down toward ``grid[stop]``: ``grid[round(linspace(N, stop, k + 1))[:-1]]``.
+
+    N = 30, ``stop`` 0: 2 steps ``t_30, t_15``, 4 steps ``t_30, t_22, t_15, t_8``; ``stop`` 15: 2 steps
+    ``t_30, t_22``, 4 steps ``t_30, t_26, t_22, t_19``. A later evaluation re-noised to a low time passes that
+    noise through ``c_skip``; ``stop`` keeps every evaluation where the model can still correct its estimate.
+    """
     top = len(grid) - 1
-    if not 1 <= num_inference_steps <= top:
-        raise ValueError(f"steps must be in 1..{top}, got {num_inference_steps}")
-    return grid[torch.linspace(top, 0, num_inference_steps + 1).round().long()[:-1]]
+    if not 0 <= stop < top:
+        raise ValueError(f"stop must be in 0..{top - 1}, got {stop}")
+    if not 1 <= num_inference_steps <= top - stop:
+        raise ValueError(f"steps must be in 1..{top - stop}, got {num_inference_steps}")
+    return grid[torch.linspace(top, stop, num_inference_steps + 1).round().long()[:-1]]
 
 
 @torch.no_grad()
 def sample_consistency(f: Denoise, process: GaussianPath, y: torch.Tensor, *, num_inference_steps: int = 1,
-                       grid: Optional[torch.Tensor] = None, generator=None, x_start: Optional[torch.Tensor] = None,
-                       callback: Optional[Callback] = None,
+                       grid: Optional[torch.Tensor] = None, stop: int = 0, generator=None,
+                       x_start: Optional[torch.Tensor] = None, callback: Optional[Callback] = None,
                        progress: Optional[Progress] = None) -> tuple[torch.Tensor, int]:
     """Multistep consistency sampling: ``num_inference_steps`` evaluations from the top of ``grid``.
 
-    The times used are :func:`sampler_times`, evenly spaced from the top of ``grid``; after
+    The times used are :func:`sampler_times`, evenly spaced from the top of ``grid`` toward ``grid[stop]``; after
     each evaluation (and the callback, as in :mod:`shared.samplers`) the clean estimate is
     re-noised to the next time with ``add_noise``.
     """
     grid = consistency_grid(process) if grid is None else grid
-    times = sampler_times(grid, num_inference_steps)
+    times = sampler_times(grid, num_inference_steps, stop)
     x = process.prior_sample(y, generator=generator) if x_start is None else x_start
     x0 = x
     for k, t in enumerate(times):

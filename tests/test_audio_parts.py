@@ -158,6 +158,25 @@ def test_enhancer_methods_available(enhancer):
         enhancer.check_method("predictive", 2)
 
 
+def test_enhancer_uses_the_models_sampler_stop(tiny_audio_weights, speech_clip, monkeypatch):
+    """A consistency model exported with ``sampler_stop`` s samples at ``sampler_times(grid, k, s)`` and takes
+    at most ``N - s`` steps; exports without it keep the full grid."""
+    import audio.enhancer as enhancer_module
+
+    enhancer = SpeechEnhancer.from_pretrained(tiny_audio_weights, device="cpu")
+    enhancer.extras["consistency"]["consistency"]["sampler_stop"] = 20
+    with pytest.raises(InputError, match="1..10"):
+        enhancer.check_method("onestep", 11)
+    stops = []
+    real = enhancer_module.sample_consistency
+    monkeypatch.setattr(enhancer_module, "sample_consistency",
+                        lambda *a, **k: stops.append(k["stop"]) or real(*a, **k))
+    enhancer(speech_clip[:16000], 16000, method="onestep", steps=2)
+    del enhancer.extras["consistency"]["consistency"]["sampler_stop"]
+    enhancer(speech_clip[:16000], 16000, method="onestep", steps=2)
+    assert stops == [20, 0]
+
+
 @pytest.mark.parametrize("method,steps,nfe", [("onestep", 1, 1), ("onestep", 2, 2), ("predictive", None, 1),
                                               ("storm", 2, 4), ("sgmse", 3, 6)])
 def test_enhancer_evaluations(enhancer, speech_clip, method, steps, nfe):

@@ -249,8 +249,15 @@ def test_sampler_times_are_evenly_spaced_grid_points_from_the_top():
     assert torch.equal(sampler_times(grid, 2), grid[[30, 15]])
     assert torch.equal(sampler_times(grid, 4), grid[[30, 22, 15, 8]])     # 22.5 and 7.5 round to even
     assert torch.equal(sampler_times(grid, 30), grid.flip(0)[:-1])
+    assert torch.equal(sampler_times(grid, 2, stop=15), grid[[30, 22]])
+    assert torch.equal(sampler_times(grid, 4, stop=15), grid[[30, 26, 22, 19]])
+    assert torch.equal(sampler_times(grid, 15, stop=15), grid[torch.arange(30, 15, -1)])
     with pytest.raises(ValueError, match="1..30"):
         sampler_times(grid, 31)
+    with pytest.raises(ValueError, match="1..15"):
+        sampler_times(grid, 16, stop=15)
+    with pytest.raises(ValueError, match="stop"):
+        sampler_times(grid, 1, stop=30)
 
 
 def test_direct_prediction_magnitude_loss_closed_form():

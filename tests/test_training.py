@@ -1,5 +1,6 @@
 """Training: LightningCLI fit, export, resume, a 2-process CPU DDP run, and the student stages."""
 
+import json
 import os
 import subprocess
 import sys
@@ -287,7 +288,7 @@ def test_consistency_regression_along_the_path(tiny_audio_weights):
         ConsistencyDistillationModule(str(tiny_audio_weights / "score"), regression_times="some")
 
 
-def test_consistency_regression_at_the_sampler_times(tiny_audio_weights):
+def test_consistency_regression_at_the_sampler_times(tiny_audio_weights, tmp_path):
     """``regression_times="sampler"``: the path term re-noises the student's own one-step estimate to a
     later time of the 2- or 4-step sampler (N = 6: t_3 for 2 steps; t_4 (4.5 rounds to even), t_3, t_2 for
     4 steps) and regresses that evaluation on ``x0``, for the same random draws."""
@@ -314,6 +315,12 @@ def test_consistency_regression_at_the_sampler_times(tiny_audio_weights):
         x_t = process.add_noise(one_step, torch.randn_like(one_step), t, y=y)
         along = torch.mean((f(x_t, t) - x0) ** 2).item()
     assert loss == pytest.approx(cd + 0.5 * (top + along), rel=1e-4)
+    stopped = ConsistencyDistillationModule(str(tiny_audio_weights / "score"), num_intervals=6, regression_weight=1.0,
+                                            regression_times="sampler", sampler_stop=2)
+    assert torch.equal(stopped.sampler_grid, stopped.grid[[3, 4, 5]])   # 2 steps: t_6, t_4; 4: t_6, t_5, t_4, t_3
+    stopped.export(str(tmp_path / "stopped"))
+    meta = json.loads((tmp_path / "stopped" / "model.json").read_text())
+    assert meta["extra"]["consistency"]["sampler_stop"] == 2
 
 
 def test_import_callable_resolves_config_paths():

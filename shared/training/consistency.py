@@ -54,13 +54,15 @@ class ConsistencyDistillationModule(ExportingModule):
             4-step sampler evaluates next (:func:`shared.consistency.sampler_times`), and the term is
             ``w |f(x_t, t) - x0|^2``. A second evaluation then learns to correct the first one's errors
             instead of meeting inputs it never saw in training.
+        sampler_stop: the multistep sampler's ``stop`` (:func:`shared.consistency.sampler_times`), used by
+            ``"sampler"``, by validation and stored with the exported model for inference.
     """
 
     def __init__(self, teacher: str, num_intervals: int = 30, sigma_data: float = 0.1, noise_level: str = "effective",
                  target_decay: float = 0.95, regression_weight: float = 0.0, lr: float = 2e-5, warmup_steps: int = 100,
                  val_steps: int = 1, export_dir: Optional[str] = None, export_every_n_steps: int = 500,
                  extra: Optional[dict[str, Any]] = None, val_metrics: Optional[dict[str, str]] = None,
-                 student: Optional[str] = None, regression_times: str = "top"):
+                 student: Optional[str] = None, regression_times: str = "top", sampler_stop: int = 0):
         super().__init__()
 
         check_noise_level(noise_level)   # fail before loading the teacher
@@ -77,7 +79,7 @@ class ConsistencyDistillationModule(ExportingModule):
         self.target = AveragedModel(self.student.backbone, multi_avg_fn=get_ema_multi_avg_fn(target_decay))
         self.target.requires_grad_(False)
         self.register_buffer("grid", consistency_grid(self.teacher.process, num_intervals), persistent=False)
-        later = torch.cat([sampler_times(self.grid, k)[1:] for k in SAMPLER_STEPS])
+        later = torch.cat([sampler_times(self.grid, k, sampler_stop)[1:] for k in SAMPLER_STEPS])
         self.register_buffer("sampler_grid", torch.unique(later), persistent=False)
 
     def _f(self, backbone, y, cond):
@@ -134,7 +136,8 @@ class ConsistencyDistillationModule(ExportingModule):
         y, cond = batch["y"], batch.get("cond")
         generator = torch.Generator(device="cpu").manual_seed(batch_idx)
         x0, _ = sample_consistency(self._f(self.student.backbone, y, cond), self.student.process, y,
-                                   num_inference_steps=self.hparams.val_steps, grid=self.grid, generator=generator)
+                                   num_inference_steps=self.hparams.val_steps, grid=self.grid,
+                                   stop=self.hparams.sampler_stop, generator=generator)
         self.log_metrics(x0, batch["x0"])
 
     @rank_zero_only
@@ -143,7 +146,7 @@ class ConsistencyDistillationModule(ExportingModule):
         extra = dict(self.teacher_extra)
         extra.update(self.export_extra())
         extra["consistency"] = {"sigma_data": self.hparams.sigma_data, "num_intervals": len(self.grid) - 1,
-                                "noise_level": self.hparams.noise_level}
+                                "noise_level": self.hparams.noise_level, "sampler_stop": self.hparams.sampler_stop}
         return save_denoiser(self.student, directory or self.hparams.export_dir, extra=extra)
 
     def configure_optimizers(self):
