@@ -125,7 +125,7 @@ bench-sr: $(STAMP_BENCH) system data
 	$(PY) -m experiments.restore.benchmark_sr_x2
 
 # Reproduce the shipped speech models (predictive, SGMSE+ score, StoRM, consistency; then the predictive model's
-# two fine-tuning stages with recorded voices and the consistency model's one, which ship as
+# three fine-tuning stages with recorded voices and the consistency model's two, which ship as
 # audio/weights/predictive and audio/weights/consistency).
 train-se: $(STAMP_TRAIN) data
 	$(PY) -m experiments fit --config experiments/audio/se_predictive.yaml
@@ -134,11 +134,13 @@ train-se: $(STAMP_TRAIN) data
 	$(PY) -m experiments fit --config experiments/audio/se_consistency.yaml
 	$(PY) -m experiments fit --config experiments/audio/se_predictive_natural.yaml
 	$(PY) -m experiments fit --config experiments/audio/se_predictive_voices.yaml
+	$(PY) -m experiments fit --config experiments/audio/se_predictive_magnitude.yaml
 	$(PY) -m experiments fit --config experiments/audio/se_consistency_natural.yaml
-	$(call ship_weights,runs/se_predictive_voices/pretrained,audio/weights/predictive)
+	$(PY) -m experiments fit --config experiments/audio/se_consistency_multistep.yaml
+	$(call ship_weights,runs/se_predictive_magnitude/pretrained,audio/weights/predictive)
 	$(call ship_weights,runs/se_score/pretrained,audio/weights/score)
 	$(call ship_weights,runs/se_storm/pretrained,audio/weights/storm)
-	$(call ship_weights,runs/se_consistency_natural/pretrained,audio/weights/consistency)
+	$(call ship_weights,runs/se_consistency_multistep/pretrained,audio/weights/consistency)
 
 bench-se: $(STAMP_BENCH) data
 	$(PY) -m experiments.audio.benchmark_se
