@@ -55,9 +55,11 @@ def run(args) -> dict:
     methods = {"noisy input": lambda x: x}
     if "DeepFilterNet 3" in PEERS:
         methods["DeepFilterNet 3"] = lambda x: PEERS["DeepFilterNet 3"](x, SAMPLE_RATE)
-    for folder in args.weights:
+    labels = args.labels or ["predictive" if w is None else f"predictive ({w})" for w in args.weights]
+    if len(labels) != len(args.weights):
+        raise SystemExit(f"--labels: {len(labels)} labels for {len(args.weights)} weights folders")
+    for folder, label in zip(args.weights, labels):
         enhancer = SpeechEnhancer.from_pretrained(folder)
-        label = "predictive" if folder is None else f"predictive ({folder})"
         methods[label] = lambda x, enhancer=enhancer: enhancer(x, SAMPLE_RATE, method="predictive")
     gains = {name: np.mean([band_gains(fn(c["noisy"]), c["clean"]) for c in clips], axis=0).tolist()
              for name, fn in methods.items()}
@@ -87,6 +89,7 @@ def plot(result: dict, path: Path) -> None:
 def main(argv=None) -> int:
     p = script_parser("python -m experiments.audio.band_gains", __doc__)
     p.add_argument("--weights", nargs="+", default=[None], help="audio weights folders (default: shipped)")
+    p.add_argument("--labels", nargs="+", default=None, help="a plot label per weights folder")
     p.add_argument("--clips", type=int, default=16, help="clips of the natural condition (the benchmark's 16)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=str(RESULTS / "band_gains"))
