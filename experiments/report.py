@@ -46,6 +46,15 @@ def save_figure(fig, path: Path) -> None:
     plt.close(fig)
 
 
+def finish_axes(ax, path: Path, xlabel: str, ylabel: str, title: str, legend_size: int = 8) -> None:
+    """Label ``ax``, add its legend and write its figure to ``path`` (:func:`save_figure`)."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=legend_size)
+    save_figure(ax.figure, path)
+
+
 def print_targets(targets: dict, paths: tuple[Path, Path]) -> None:
     """One line per target (PASS/MISS with its measured value), then where the results went."""
     for name, v in targets.items():

@@ -25,7 +25,7 @@ from audio.data import validation_clips
 from audio.enhancer import SpeechEnhancer
 from audio.spectral import SAMPLE_RATE
 
-from ..report import run_script, save_figure, script_parser
+from ..report import finish_axes, run_script, script_parser
 
 RESULTS = Path(__file__).parent / "results"
 BANDS_HZ = ((0, 1000), (1000, 3000), (3000, 5000), (5000, 7000), (7000, 8000))
@@ -73,17 +73,14 @@ def plot(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     labels = [f"{lo / 1000:g}-{hi / 1000:g}" for lo, hi in result["bands_hz"]]
-    fig, ax = plt.subplots(figsize=(7, 4))
+    ax = plt.subplots(figsize=(7, 4))[1]
     width = 0.8 / len(result["gain_db"])
     for k, (name, gains) in enumerate(result["gain_db"].items()):
         ax.bar(np.arange(len(labels)) + k * width, gains, width, label=name)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(np.arange(len(labels)) + width * (len(result["gain_db"]) - 1) / 2, labels)
-    ax.set_xlabel("band (kHz)")
-    ax.set_ylabel("output / clean speech level (dB)")
-    ax.set_title(f"Speech level per band, natural condition ({result['setup']['clips']} clips)")
-    ax.legend(fontsize=7)
-    save_figure(fig, path)
+    finish_axes(ax, path, "band (kHz)", "output / clean speech level (dB)",
+                f"Speech level per band, natural condition ({result['setup']['clips']} clips)", legend_size=7)
 
 
 def main(argv=None) -> int:

@@ -27,7 +27,7 @@ from audio.metrics import si_sdr
 from audio.noise import coloured_noise, mix_at_snr, reverberate
 from audio.spectral import SAMPLE_RATE
 
-from ..report import run_script, save_figure, script_parser
+from ..report import finish_axes, run_script, script_parser
 
 RESULTS = Path(__file__).parent / "results"
 CUTS_MS = (2, 5, 10, 20, 50, 100)
@@ -67,17 +67,14 @@ def plot(result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     mean = result["mean_si_sdr"]
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax = plt.subplots(figsize=(6.5, 4))[1]
     ax.plot(CUTS_MS, [mean[f"first {ms} ms"] for ms in CUTS_MS], "o-", label="oracle: reflections after τ removed")
     ax.axhline(mean["input"], color="grey", ls=":", label=f"reverberant input ({mean['input']:.2f} dB)")
     ax.axhline(mean["predictive"], color="C1", label=f"predictive model ({mean['predictive']:.2f} dB)")
     ax.axhline(mean["input"] + TARGET_GAIN_DB, color="C3", ls="--", label=f"target: input + {TARGET_GAIN_DB:.0f} dB")
     ax.set_xscale("log")
-    ax.set_xlabel("τ: impulse response kept up to (ms)")
-    ax.set_ylabel("SI-SDR against the dry speech (dB)")
-    ax.set_title(f"Dereverberation, {result['setup']['rooms']} validation rooms")
-    ax.legend(fontsize=8)
-    save_figure(fig, path)
+    finish_axes(ax, path, "τ: impulse response kept up to (ms)", "SI-SDR against the dry speech (dB)",
+                f"Dereverberation, {result['setup']['rooms']} validation rooms")
 
 
 def main(argv=None) -> int:
