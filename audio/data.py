@@ -84,7 +84,12 @@ class Degrader:
         if task == "denoise":
             snr = float(rng.uniform(-5, 20)) if snr_db is None else snr_db
             return mix_at_snr(clean, self.noise(len(clean), rng, recorded_only), snr)
-        wet = reverberate(clean, self.rirs[int(rng.integers(len(self.rirs)))])
+        return self.reverberant(clean, self.rirs[int(rng.integers(len(self.rirs)))], rng, snr_db)
+
+    def reverberant(self, clean: np.ndarray, rir: np.ndarray, rng: np.random.Generator,
+                    snr_db: Optional[float] = None) -> np.ndarray:
+        """``clean`` in the room ``rir``, plus faint coloured noise (SNR drawn from 30-50 dB unless given)."""
+        wet = reverberate(clean, rir)
         snr = float(rng.uniform(30, 50)) if snr_db is None else snr_db
         return mix_at_snr(wet, coloured_noise(len(clean), float(rng.uniform(-1, 1)), rng), snr)
 

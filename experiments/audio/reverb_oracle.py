@@ -24,7 +24,7 @@ import torch
 from audio.data import load_degrader
 from audio.enhancer import SpeechEnhancer
 from audio.metrics import si_sdr
-from audio.noise import coloured_noise, mix_at_snr, reverberate
+from audio.noise import reverberate
 from audio.spectral import SAMPLE_RATE
 
 from ..report import finish_axes, run_script, script_parser
@@ -49,8 +49,7 @@ def run(args) -> dict:
     rows = []
     for k, rir in enumerate(degrader.rirs):
         clean = degrader.corpus[int(rng.integers(len(degrader.corpus)))] * 0.5
-        wet = mix_at_snr(reverberate(clean, rir), coloured_noise(len(clean), float(rng.uniform(-1, 1)), rng),
-                         float(rng.uniform(30, 50)))
+        wet = degrader.reverberant(clean, rir, rng)
         estimate = enhancer(wet.astype(np.float32), SAMPLE_RATE, task="dereverb", method="predictive")
         row = {"room": k, "input": si_sdr(wet, clean), "predictive": si_sdr(estimate, clean)}
         row.update({f"first {ms} ms": si_sdr(reverberate(clean, truncate_rir(rir, ms)), clean) for ms in CUTS_MS})
