@@ -230,6 +230,25 @@ def test_diffusion_module_starts_from_init_weights(tiny_audio_weights):
     assert any(not torch.equal(fresh.denoiser.backbone.state_dict()[k], v) for k, v in trained.items())
 
 
+@pytest.mark.parametrize("cosine_decay,final", [(False, 1e-3), (True, 0.0)])
+def test_diffusion_module_anneals_to_zero_with_cosine_decay(cosine_decay, final, tmp_path):
+    """``cosine_decay``: an annealing stage ends at rate 0 on ``max_steps``; without it the rate stays constant."""
+    import lightning.pytorch as pl
+
+    from shared.training import ConditionalDiffusionModule
+
+    backbone = {"class": "UNet2DModel", "in_channels": 4, "out_channels": 2, "block_out_channels": [8, 16],
+                "layers_per_block": 1, "down_block_types": ["DownBlock2D"] * 2, "up_block_types": ["UpBlock2D"] * 2,
+                "norm_num_groups": 4, "add_attention": False}
+    module = ConditionalDiffusionModule(backbone, {"class": "DirectPrediction"}, skip=0.0, concat_y=True, lr=1e-3,
+                                        warmup_steps=1, cosine_decay=cosine_decay)
+    batches = [{k: v[:, :, :8, :8] for k, v in b.items() if k != "cond"} for b in _audio_batches(3)]
+    trainer = pl.Trainer(accelerator="cpu", max_steps=3, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(final, abs=1e-12)
+
+
 def test_consistency_distillation_rejects_unknown_noise_level(tiny_audio_weights):
     from shared.training import ConsistencyDistillationModule
 

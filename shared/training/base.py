@@ -109,6 +109,14 @@ class ExportingModule(pl.LightningModule):
         extra["training"] = {"global_step": int(self.global_step)}
         return extra
 
+    def cosine_decay_steps(self) -> Optional[int]:
+        """The trainer's ``max_steps`` when ``hparams.cosine_decay`` is set (where the rate reaches zero), else None."""
+        if not self.hparams.get("cosine_decay"):
+            return None
+        if self.trainer.max_steps < 1:
+            raise ValueError("cosine_decay needs trainer.max_steps")
+        return self.trainer.max_steps
+
     def warmup_adamw(self, params, weight_decay: float = 0.0, decay_steps: Optional[int] = None):
         """AdamW at ``hparams.lr`` with a linear warm-up over ``hparams.warmup_steps``, then constant, or, with
         ``decay_steps``, a cosine decay to zero at that step: ``lr_n = lr * min(1, (n+1)/W) * (1 + cos(pi n/D))/2``."""

@@ -26,6 +26,8 @@ class ConditionalDiffusionModule(ExportingModule):
         process: process class name (``"class"``) and constructor arguments.
         unshuffle, skip, concat_y: see :class:`shared.denoiser.ConditionalDenoiser`.
         lr, weight_decay, warmup_steps: AdamW with linear warm-up then constant rate.
+        cosine_decay: after the warm-up the rate falls to zero at the trainer's ``max_steps``
+            (``lr_n = lr * (1 + cos(pi n / N)) / 2``): an annealing stage that ends a constant-rate one.
         ema_decay: decay of the exponential moving average used for validation and export.
         ema_start_step: until this step the average just copies the weights, so the random
             initialisation does not linger in it (0.999 ** 2000 is still 13 %).
@@ -61,6 +63,7 @@ class ConditionalDiffusionModule(ExportingModule):
         lr: float = 2e-4,
         weight_decay: float = 0.0,
         warmup_steps: int = 500,
+        cosine_decay: bool = False,
         ema_decay: float = 0.999,
         ema_start_step: int = 0,
         val_steps: Optional[int] = None,
@@ -145,4 +148,5 @@ class ConditionalDiffusionModule(ExportingModule):
         self.log_metrics(x0, batch["x0"], degraded=batch["y"])
 
     def configure_optimizers(self):
-        return self.warmup_adamw(self.denoiser.parameters(), self.hparams.weight_decay)
+        return self.warmup_adamw(self.denoiser.parameters(), self.hparams.weight_decay,
+                                 decay_steps=self.cosine_decay_steps())

@@ -132,7 +132,4 @@ class OneStepStudentModule(ExportingModule):
         self.log_metrics(self.forward_student(batch), batch["x0"])
 
     def configure_optimizers(self):
-        decay = self.trainer.max_steps if self.hparams.cosine_decay else None
-        if decay is not None and decay < 1:
-            raise ValueError("cosine_decay needs trainer.max_steps")
-        return self.warmup_adamw(self.trainable, decay_steps=decay)
+        return self.warmup_adamw(self.trainable, decay_steps=self.cosine_decay_steps())
