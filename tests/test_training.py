@@ -1,6 +1,7 @@
 """Training: LightningCLI fit, export, resume, a 2-process CPU DDP run, and the student stages."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from experiments.__main__ import main as cli_main
-from restore.sr.data import PhotoPatches, split_names, validation_pairs
+from restore.sr.data import PhotoPatches, round_trip_psnr, split_names, validation_pairs
 from shared.checkpoints import load_denoiser
 
 CONFIG = Path(__file__).parent / "configs" / "tiny_sr.yaml"
@@ -67,6 +68,32 @@ def test_patches_are_paired_and_in_range():
     torch.testing.assert_close(a[0]["cond"], b[0]["cond"])  # validation degradations are seeded
 
 
+def test_round_trip_psnr_separates_flat_from_detailed_patches():
+    flat = torch.full((3, 32, 32), 0.4)
+    g = torch.Generator().manual_seed(0)
+    detailed = torch.rand(3, 32, 32, generator=g)
+    assert round_trip_psnr(flat, 4) > 100 and round_trip_psnr(detailed, 4) < 15
+    # closed form: MSE on [-1, 1] of a known round-trip error
+    from restore.sr.degradations import bicubic_down, bicubic_up
+    err = bicubic_up(bicubic_down(detailed, 4), 4).clamp(0, 1) - detailed
+    assert round_trip_psnr(detailed, 4) == pytest.approx(10 * math.log10(4 / float((2 * err).pow(2).mean())), rel=1e-5)
+
+
+def test_flat_patches_are_drawn_again(monkeypatch):
+    """``max_flat_psnr``: a flat draw is replaced by the next detailed one; after MAX_DRAWS flat ones it is kept."""
+    ds = PhotoPatches(split_names("train")[:1], patch_size=32, length=4, max_flat_psnr=30.0)
+    flat, detailed = torch.full((3, 32, 32), 0.5), torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(1))
+    draws = iter([flat, flat, detailed, flat])
+    monkeypatch.setattr(ds, "draw_patch", lambda rng: next(draws))
+    assert torch.equal(ds[0]["x0"], detailed * 2 - 1)
+    monkeypatch.setattr(ds, "draw_patch", lambda rng: flat)
+    assert torch.equal(ds[0]["x0"], flat * 2 - 1)
+    ds.max_flat_psnr = None                                   # off: the first draw is kept
+    draws = iter([flat, detailed])
+    monkeypatch.setattr(ds, "draw_patch", lambda rng: next(draws))
+    assert torch.equal(ds[0]["x0"], flat * 2 - 1)
+
+
 def test_fit_export_and_resume(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cli_main(["fit", "--config", str(CONFIG)])
@@ -119,8 +146,6 @@ def test_student_pixel_then_detail_stage(tmp_path, tiny_weights, monkeypatch):
 
 
 def test_warmup_cosine_closed_form():
-    import math
-
     from shared.training.base import warmup_cosine
 
     assert warmup_cosine(0, warmup=4) == 0.25 and warmup_cosine(9, warmup=4) == 1.0       # constant after warm-up

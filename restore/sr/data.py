@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .degradations import bicubic_up, degrade
+from .degradations import bicubic_down, bicubic_up, degrade
 
 OPENCV_DATA = Path(os.environ.get("OPENCV_SAMPLES_DATA", "/usr/share/doc/opencv-doc/examples/data"))
 
@@ -156,16 +156,26 @@ class PhotoPatches(Dataset):
     photos give more patches without drowning the small ones), rescaled by a random
     factor in ``[min_rescale, 1]`` (new content scales), randomly cropped, flipped and rotated,
     then degraded ("bicubic" with probability ``p_bicubic``, else "realistic").
+
+    ``max_flat_psnr``: a patch whose bicubic round trip ``up(down(x))`` already reaches this PSNR (dB, on
+    [-1, 1]) has little for SR to restore and is drawn again, up to :attr:`MAX_DRAWS` times. Large photos are
+    mostly sky, walls and defocused background: a quarter of the patches drawn from the training photos
+    score above 39 dB, while the validation photos score 24.4 dB. None keeps every patch.
     """
 
+    #: draws per item before a flat patch is kept anyway
+    MAX_DRAWS = 10
+
     def __init__(self, names: list[str], patch_size: int = 128, scale: int = 4, length: int = 100_000,
-                 p_bicubic: float = 0.5, min_rescale: float = 0.5, seed: int = 0):
+                 p_bicubic: float = 0.5, min_rescale: float = 0.5, seed: int = 0,
+                 max_flat_psnr: Optional[float] = None):
         if patch_size % scale:
             raise ValueError("patch_size must be divisible by scale")
         if not names:
             raise ValueError("no training photos available")
         self.names, self.patch_size, self.scale = list(names), patch_size, scale
         self.length, self.p_bicubic, self.min_rescale, self.seed = length, p_bicubic, min_rescale, seed
+        self.max_flat_psnr = max_flat_psnr
         self.images = [to_tensor(load_photo(n)) for n in self.names]
         areas = np.array([im.shape[1] * im.shape[2] for im in self.images], dtype=np.float64)
         self.weights = np.sqrt(areas) / np.sqrt(areas).sum()
@@ -176,6 +186,15 @@ class PhotoPatches(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         # fresh entropy per item from torch's RNG (seeded per worker and epoch by the DataLoader)
         rng = np.random.default_rng([self.seed, index, int(torch.randint(0, 2**62, (1,)))])
+        for _ in range(self.MAX_DRAWS):
+            patch = self.draw_patch(rng)
+            if self.max_flat_psnr is None or round_trip_psnr(patch, self.scale) < self.max_flat_psnr:
+                break
+        kind = "bicubic" if rng.random() < self.p_bicubic else "realistic"
+        return make_pair(patch, self.scale, kind, rng)
+
+    def draw_patch(self, rng: np.random.Generator) -> torch.Tensor:
+        """One augmented ``(3, p, p)`` HR patch in [0, 1]."""
         img = self.images[rng.choice(len(self.images), p=self.weights)]
         p = self.patch_size
         h, w = img.shape[-2:]
@@ -190,9 +209,15 @@ class PhotoPatches(Dataset):
                                                     antialias=True, align_corners=False)[0].clamp(0, 1)
         if rng.random() < 0.5:
             patch = patch.flip(-1)
-        patch = torch.rot90(patch, int(rng.integers(4)), dims=(-2, -1)).contiguous()
-        kind = "bicubic" if rng.random() < self.p_bicubic else "realistic"
-        return make_pair(patch, self.scale, kind, rng)
+        return torch.rot90(patch, int(rng.integers(4)), dims=(-2, -1)).contiguous()
+
+
+def round_trip_psnr(hr: torch.Tensor, scale: int) -> float:
+    """PSNR (dB, images on [-1, 1]) of the bicubic round trip: ``10 log10(4 / mean((up(down(x)) - x)^2))``
+    for ``x`` in [0, 1] scaled to [-1, 1]. High values mean flat content."""
+    up = bicubic_up(bicubic_down(hr, scale), scale).clamp(0, 1)
+    mse = torch.mean((2 * (up - hr)) ** 2).clamp_min(1e-12)
+    return float(10 * torch.log10(4 / mse))
 
 
 def crop_to_multiple(img: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -237,18 +262,19 @@ class SuperResolutionData(pl.LightningDataModule):
     """Training patches and fixed validation crops (both degradations) for x4 SR.
 
     ``wallpapers``: train on the wallpaper photographs too (61 training photos instead of 36).
+    ``max_flat_psnr``: re-draw flat training patches (:class:`PhotoPatches`).
     """
 
     def __init__(self, patch_size: int = 128, scale: int = 4, batch_size: int = 16, num_workers: int = 1,
                  epoch_length: int = 16_000, p_bicubic: float = 0.5, min_rescale: float = 0.5,
-                 val_crop: int = 192, seed: int = 0, wallpapers: bool = True):
+                 val_crop: int = 192, seed: int = 0, wallpapers: bool = True, max_flat_psnr: Optional[float] = None):
         super().__init__()
         self.save_hyperparameters()
 
     def setup(self, stage: Optional[str] = None) -> None:
         hp = self.hparams
         self.train_set = PhotoPatches(split_names("train", hp.wallpapers), hp.patch_size, hp.scale, hp.epoch_length,
-                                      hp.p_bicubic, hp.min_rescale, hp.seed)
+                                      hp.p_bicubic, hp.min_rescale, hp.seed, hp.max_flat_psnr)
         items = validation_pairs("bicubic", hp.scale, hp.val_crop) + validation_pairs("realistic", hp.scale, hp.val_crop)
         self.val_set = _ListDataset(items)
 
