@@ -107,7 +107,7 @@ ship:
 	@test -n "$(FROM)" && test -n "$(TO)" || { echo "usage: make ship FROM=runs/NAME/pretrained TO=WEIGHTS_FOLDER"; exit 2; }
 	$(call ship_weights,$(FROM),$(TO))
 
-# Reproduce the shipped SR models (about 3.5 hours on 2 CPU cores), then the DDPM baseline.
+# Reproduce the shipped SR models (about 3 hours on 2 CPU cores), then the DDPM baseline.
 train-sr: $(STAMP_TRAIN) data
 	$(PY) -m experiments fit --config experiments/restore/sr_teacher.yaml
 	$(PY) -m experiments fit --config experiments/restore/sr_teacher_photos.yaml
