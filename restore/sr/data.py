@@ -213,11 +213,12 @@ class PhotoPatches(Dataset):
 
 
 def round_trip_psnr(hr: torch.Tensor, scale: int) -> float:
-    """PSNR (dB, images on [-1, 1]) of the bicubic round trip: ``10 log10(4 / mean((up(down(x)) - x)^2))``
-    for ``x`` in [0, 1] scaled to [-1, 1]. High values mean flat content."""
+    """PSNR (dB) of the bicubic round trip of ``hr`` in [0, 1]: ``10 log10(1 / mean((up(down(x)) - x)^2))``,
+    the same number as on [-1, 1] with peak-to-peak 2. High values mean flat content (a constant patch: inf)."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
     up = bicubic_up(bicubic_down(hr, scale), scale).clamp(0, 1)
-    mse = torch.mean((2 * (up - hr)) ** 2).clamp_min(1e-12)
-    return float(10 * torch.log10(4 / mse))
+    return float(peak_signal_noise_ratio(up, hr, data_range=1.0))
 
 
 def crop_to_multiple(img: torch.Tensor, multiple: int) -> torch.Tensor:
