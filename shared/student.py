@@ -80,18 +80,26 @@ class OneStepStudent(nn.Module):
     @torch.no_grad()
     def forward(self, y: torch.Tensor, cond: Optional[torch.Tensor] = None, pix: float = 1.0,
                 detail: float = 1.0) -> tuple[torch.Tensor, int]:
-        """Return ``(x0, network_evaluations)`` for blend scales ``pix`` and ``detail``."""
+        """Return ``(x0, network_evaluations)`` for blend scales ``pix`` and ``detail``.
+
+        ``detail`` 0 (or no detail adapter) and ``detail`` = ``pix`` = 1 are one evaluation with the
+        adapters merged into the base weights; any other blend costs two."""
         names = self.adapter_names
+        base = [n for n in names if n != "detail"]
         if "detail" not in names or detail == 0.0:
-            base = [n for n in names if n != "detail"]
-            return pix * self.evaluate(y, cond, base), 1
+            return pix * self._merged_evaluation(y, cond, base), 1
         if pix == 1.0 and detail == 1.0:
-            if self._merged != tuple(names):
-                self.merge(names)
-            return self.evaluate(y, cond, names), 1
-        f_pix = self.evaluate(y, cond, [n for n in names if n != "detail"])
+            return self._merged_evaluation(y, cond, names), 1
+        f_pix = self.evaluate(y, cond, base)
         f_both = self.evaluate(y, cond, names)
         return lora.blend_outputs(f_pix, f_both, pix, detail), 2
+
+    def _merged_evaluation(self, y: torch.Tensor, cond: Optional[torch.Tensor],
+                           adapters: Sequence[str]) -> torch.Tensor:
+        """One evaluation with ``adapters`` folded into the base weights (as fast as the bare backbone)."""
+        if adapters and self._merged != tuple(adapters):
+            self.merge(adapters)
+        return self.evaluate(y, cond, adapters)
 
     # ----------------------------------------------------------------- persistence
     def save_pretrained(self, directory: str | os.PathLike, extra: Optional[dict] = None) -> Path:

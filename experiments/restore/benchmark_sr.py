@@ -3,13 +3,14 @@
     python -m experiments.restore.benchmark_sr            # writes results/sr_benchmark.{json,png}
 
 Methods: bicubic, Lanczos, Real-ESRGAN x4plus (the perceptual peer people use today,
-:mod:`experiments.restore.peers`), the one-step LoRA student, the ResShift teacher (4 steps stochastic
+:mod:`experiments.restore.peers`), the one-step LoRA student (its default pixel adapter, and with
+the opt-in detail adapter), the ResShift teacher (4 steps stochastic
 and deterministic, 1 step), and the SR3-style conditional DDPM baseline (same backbone and
 training budget) with diffusers DDIM and DPM-Solver++ at 10 and 25 steps. Degradations: bicubic
 x4 and the realistic (Real-ESRGAN-style) chain, seeded. Metrics: PSNR and SSIM on Y (border 4),
 network evaluations, seconds per image (after a warm-up) and peak resident memory of the process.
 Besides ``--out``.json/.png, ``--out``_crops.png shows side-by-side crops (bicubic, Real-ESRGAN, the
-teacher, the one-step student, the ground truth) of every validation photo, where its detail is densest.
+teacher, the one-step student with and without the detail adapter, the ground truth) of every validation photo, where its detail is densest.
 """
 
 from __future__ import annotations
@@ -116,9 +117,10 @@ def ddpm_method(path: Path, solver: str, steps: int, device) -> Callable:
 
 
 ONE_STEP = "one-step student"
+ONE_STEP_DETAIL = "one-step + detail adapter"
 REAL_ESRGAN = "Real-ESRGAN x4plus"
 #: the methods of the crops figure, then the ground truth
-CROP_METHODS = ("bicubic", REAL_ESRGAN, "ResShift 4 steps", ONE_STEP)
+CROP_METHODS = ("bicubic", REAL_ESRGAN, "ResShift 4 steps", ONE_STEP, ONE_STEP_DETAIL)
 CROP_SIDE = 96
 
 
@@ -155,7 +157,8 @@ def build_methods(pipe: SuperResolutionPipeline, ddpm: Optional[Path], device, f
     methods = {
         "bicubic": lambda lr, seed: (bicubic_up(lr, 4).clamp(0, 1), 0),
         "lanczos": lambda lr, seed: (lanczos(lr), 0),
-        ONE_STEP: pipeline(one_step=True),
+        ONE_STEP: pipeline(one_step=True),                       # the default blend: the pixel adapter
+        ONE_STEP_DETAIL: pipeline(one_step=True, pix=1.0, detail=1.0),   # PiSA-SR's blend, opt-in
         "ResShift 4 steps": pipeline(one_step=False, steps=4),
         "ResShift 4 steps det.": pipeline(one_step=False, steps=4, deterministic=True),
         "ResShift 1 step": pipeline(one_step=False, steps=1),

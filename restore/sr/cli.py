@@ -17,7 +17,8 @@ from typing import Optional
 from shared.cli import add_common_options, fail, model_options, progress, run_batch
 from shared.files import InputError
 
-from .options import COLOR_FIXES, DEFAULT_COLOR_FIX, EXTENSIONS, check_blend, resolve_mode, tile_settings
+from .options import (COLOR_FIXES, DEFAULT_COLOR_FIX, DEFAULT_DETAIL, DEFAULT_PIX, EXTENSIONS, check_blend,
+                      resolve_mode, tile_settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,8 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tile-overlap", type=int, default=None, help="tile overlap in input pixels (default 16)")
     p.add_argument("--color-fix", choices=COLOR_FIXES, default=DEFAULT_COLOR_FIX,
                    help=f"colour correction against the input (default {DEFAULT_COLOR_FIX})")
-    p.add_argument("--pix", type=float, default=1.0, help="one-step: weight of the pixel (fidelity) adapter")
-    p.add_argument("--detail", type=float, default=1.0, help="one-step: weight of the detail adapter")
+    p.add_argument("--pix", type=float, default=DEFAULT_PIX,
+                   help=f"one-step: weight of the pixel (fidelity) adapter (default {DEFAULT_PIX:g})")
+    p.add_argument("--detail", type=float, default=DEFAULT_DETAIL,
+                   help=f"one-step: weight of the detail (perceptual) adapter (default {DEFAULT_DETAIL:g}; "
+                        "1 = PiSA-SR's blend, also one evaluation; other blends cost two)")
     add_common_options(p, seed_help="random seed for the stochastic teacher sampler")
     return p
 

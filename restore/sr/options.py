@@ -15,6 +15,10 @@ COLOR_FIXES = ("none", "adain", "wavelet")
 DEFAULT_COLOR_FIX = "none"
 #: Range of the one-step blend weights ``pix`` and ``detail`` (PiSA-SR's output blend).
 BLEND_RANGE = (0.0, 2.0)
+#: Default blend: the pixel (fidelity) adapter alone, one merged evaluation. The detail adapter
+#: (``detail=1``, also one evaluation) lowered PSNR-Y and SSIM-Y on every benchmark degradation
+#: (issue 17; README), so it is opt-in.
+DEFAULT_PIX, DEFAULT_DETAIL = 1.0, 0.0
 DEFAULT_TILE, DEFAULT_OVERLAP = 128, 16
 
 

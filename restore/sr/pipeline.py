@@ -28,7 +28,8 @@ from shared.tiling import count_tiles, pad_to_multiple, tiled_bands
 
 from .degradations import bicubic_up
 from .images import Planes, from_user, to_user, user_pixel_type
-from .options import COLOR_FIXES, DEFAULT_COLOR_FIX, check_blend, resolve_mode, tile_settings
+from .options import (COLOR_FIXES, DEFAULT_COLOR_FIX, DEFAULT_DETAIL, DEFAULT_PIX, check_blend, resolve_mode,
+                      tile_settings)
 from .streaming import assemble, upscale_alpha
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -112,7 +113,7 @@ class SuperResolutionPipeline(Pipeline):
 
     @torch.no_grad()
     def upscale_planes(self, planes: Planes, one_step: bool = True, steps: Optional[int] = None,
-                       deterministic: bool = False, pix: float = 1.0, detail: float = 1.0,
+                       deterministic: bool = False, pix: float = DEFAULT_PIX, detail: float = DEFAULT_DETAIL,
                        tile: Optional[int] = None, tile_overlap: Optional[int] = None,
                        color_fix_method: str = DEFAULT_COLOR_FIX, seed: int = 0,
                        on_tile: Optional[Callable[[], None]] = None,
@@ -172,7 +173,8 @@ class SuperResolutionPipeline(Pipeline):
                 raise InputError(f"steps must be in 1..{T} (the teacher was trained with T={T})")
 
     def __call__(self, image, one_step: Optional[bool] = None, steps: Optional[int] = None,
-                 deterministic: bool = False, pix: float = 1.0, detail: float = 1.0, tile: Optional[int] = None,
+                 deterministic: bool = False, pix: float = DEFAULT_PIX, detail: float = DEFAULT_DETAIL,
+                 tile: Optional[int] = None,
                  tile_overlap: Optional[int] = None, color_fix: str = DEFAULT_COLOR_FIX, seed: int = 0, *,
                  num_inference_steps: Optional[int] = None, generator: Optional[torch.Generator] = None,
                  return_dict: bool = False, scale: Optional[int] = None):
@@ -181,7 +183,9 @@ class SuperResolutionPipeline(Pipeline):
 
         The one-step student runs unless teacher steps are asked for (``num_inference_steps``, or
         its older name ``steps``, or ``one_step=False``: the teacher's T steps), stochastic unless
-        ``deterministic``. ``generator`` (or ``seed``) drives the teacher's noise.
+        ``deterministic``. ``generator`` (or ``seed``) drives the teacher's noise. ``pix`` and
+        ``detail`` blend the student's adapters (PiSA-SR): the default is the pixel adapter alone,
+        ``detail=1`` adds the perceptual one (both one evaluation; other blends cost two).
         ``tile``/``tile_overlap`` are in input pixels (``tile=0``: no tiling). With
         ``return_dict=True`` the result comes as :class:`shared.pipeline.PipelineOutput` with the
         run's :class:`~shared.pipeline.RunInfo` (also kept in ``last_run``).
