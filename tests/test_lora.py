@@ -44,6 +44,7 @@ def test_blend_rule_and_evaluation_counts():
         f_both = s.evaluate(y, cond, ["pixel", "detail"])
         out_default, n1 = s(y, cond)  # pix = detail = 1: merged, one evaluation
         out_pix_only, n2 = s(y, cond, pix=1.0, detail=0.0)
+        assert s._merged == ("pixel",)  # the pixel adapter alone is folded in too: bare-backbone speed
         out_mix, n3 = s(y, cond, pix=0.9, detail=0.5)
     torch.testing.assert_close(out_default, f_both, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(out_pix_only, f_pix, atol=1e-5, rtol=1e-5)

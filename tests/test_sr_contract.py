@@ -97,6 +97,16 @@ def test_grey_alpha_stays_grey_alpha(tmp_path, rng):
     assert Image.open(tmp_path / "out.png").mode == "LA"
 
 
+def test_default_blend_is_the_pixel_adapter_alone_in_one_merged_evaluation(pipe, photo):
+    """Issue 17: the default one-step output is ``pix=1, detail=0``; ``detail=1`` (PiSA-SR's blend) differs."""
+    default = pipe(photo, return_dict=True)
+    assert default.run.network_evaluations == 1 and pipe.student._merged == ("pixel",)
+    np.testing.assert_array_equal(default.output, pipe(photo, pix=1.0, detail=0.0))
+    with_detail = pipe(photo, detail=1.0, return_dict=True)
+    assert with_detail.run.network_evaluations == 1 and pipe.student._merged == ("pixel", "detail")
+    assert not np.array_equal(default.output, with_detail.output)
+
+
 @pytest.mark.parametrize("pix, detail", [(-1.0, 1.0), (1.0, 7.0), (float("nan"), 1.0)])
 def test_blend_weights_are_checked_by_api_and_cli(pipe, photo, tmp_path, pix, detail):
     with pytest.raises(InputError, match="must be in"):
