@@ -57,13 +57,18 @@ class Degrader:
     rirs: list[np.ndarray]
     recorded: Optional[SpeechCorpus] = None     # recorded human voices, drawn with ``recorded_fraction``
     recorded_fraction: float = 0.0
+    speed_range: float = 0.0                    # recorded voices play at a speed drawn from 1 ± this
 
     def utterance(self, rng: np.random.Generator) -> np.ndarray:
-        """A random clean utterance: recorded with probability ``recorded_fraction``, else synthesised."""
-        corpus = self.corpus
+        """A random clean utterance: recorded with probability ``recorded_fraction``, else synthesised.
+        A recorded one is played at a speed drawn from ``[1 - speed_range, 1 + speed_range]``
+        (:func:`change_speed`): new pitches and vocal-tract lengths from the same few dozen speakers."""
         if self.recorded is not None and rng.uniform() < self.recorded_fraction:
-            corpus = self.recorded
-        return corpus[int(rng.integers(len(corpus)))]
+            clip = self.recorded[int(rng.integers(len(self.recorded)))]
+            if self.speed_range > 0:
+                clip = change_speed(clip, float(rng.uniform(1 - self.speed_range, 1 + self.speed_range)))
+            return clip
+        return self.corpus[int(rng.integers(len(self.corpus)))]
 
     def noise(self, n: int, rng: np.random.Generator, recorded_only: bool = False) -> np.ndarray:
         """``n`` samples of noise: coloured (30 %), babble (30 %) or a recorded sound (40 %; always with
@@ -92,6 +97,18 @@ class Degrader:
         wet = reverberate(clean, rir)
         snr = float(rng.uniform(30, 50)) if snr_db is None else snr_db
         return mix_at_snr(wet, coloured_noise(len(clean), float(rng.uniform(-1, 1)), rng), snr)
+
+
+def change_speed(clip: np.ndarray, speed: float, denominator: int = 40) -> np.ndarray:
+    """``clip`` played ``speed`` times faster (Ko et al. 2015's speed perturbation): resampled by the rational
+    ``down / up`` nearest to ``speed`` (``up = denominator``) with scipy's polyphase filter, so pitch, formants
+    and tempo all scale by ``speed`` and nothing aliases. The result has ``ceil(len(clip) / speed)`` samples."""
+    from scipy.signal import resample_poly
+
+    down = int(round(speed * denominator))
+    if down == denominator:
+        return clip
+    return resample_poly(clip, denominator, down).astype(np.float32)
 
 
 def crop(clip: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -140,15 +157,17 @@ class SpeechPairs(Dataset):
 
 
 def load_degrader(split: str, utterances: int, rooms: int, cache_dir: Optional[Path] = None,
-                  recorded_voices: float = 0.0, recorded_speakers: Optional[Sequence[str]] = None) -> Degrader:
+                  recorded_voices: float = 0.0, recorded_speakers: Optional[Sequence[str]] = None,
+                  speed_range: float = 0.0) -> Degrader:
     """Build (once) and load a split's synthesised corpus, recorded noises and rooms, and its recorded
     voices (of ``recorded_speakers`` only, ``fnmatch`` patterns; ``None``: all) when a fraction
-    ``recorded_voices`` > 0 of the utterances is to come from them."""
+    ``recorded_voices`` > 0 of the utterances is to come from them, played at speeds within 1 ± ``speed_range``."""
     corpus = load_corpus(build_corpus(split, utterances, cache_dir))
     recorded = None
     if recorded_voices > 0:
         recorded = load_corpus(build_recorded_corpus(split, cache_dir, speakers=recorded_speakers))
-    return Degrader(corpus, recorded_noises(split), rir_bank(split, rooms, cache_dir), recorded, recorded_voices)
+    return Degrader(corpus, recorded_noises(split), rir_bank(split, rooms, cache_dir), recorded, recorded_voices,
+                    speed_range)
 
 
 class SpeechEnhancementData(pl.LightningDataModule):
@@ -158,13 +177,14 @@ class SpeechEnhancementData(pl.LightningDataModule):
                  val_utterances: int = 300, train_rooms: int = 300, val_rooms: int = 40,
                  epoch_length: int = 8000, val_items: int = 32, unshuffle: int = 2, num_workers: int = 0,
                  cache_dir: Optional[str] = None, recorded_voices: float = 0.0,
-                 recorded_speakers: Optional[list[str]] = None, seed: int = 0):
+                 recorded_speakers: Optional[list[str]] = None, speed_range: float = 0.0, seed: int = 0):
         """``seed``: the training pairs' seed (item ``i`` of epoch ``e`` is drawn from ``(seed, e, i)``); a
         fine-tuning stage that sets a new one sees fresh pairs instead of replaying the previous stage's first
         epochs. ``recorded_voices``: the fraction of utterances drawn from each split's recorded human voices
         (:mod:`audio.corpus`) instead of its synthesised ones; ``recorded_speakers``: the training speakers
         to draw from (``fnmatch`` patterns of :data:`audio.corpus.RECORDED_VOICES`' names; ``None``: all of
-        them). Validation always draws from every validation speaker."""
+        them). ``speed_range``: training recordings play at a speed drawn from ``1 ± speed_range``
+        (:func:`change_speed`; validation never). Validation always draws from every validation speaker."""
         super().__init__()
         self.save_hyperparameters()
 
@@ -172,7 +192,7 @@ class SpeechEnhancementData(pl.LightningDataModule):
         h = self.hparams
         cache = Path(h.cache_dir) if h.cache_dir else None
         self.train_set = SpeechPairs(load_degrader("train", h.train_utterances, h.train_rooms, cache,
-                                                   h.recorded_voices, h.recorded_speakers),
+                                                   h.recorded_voices, h.recorded_speakers, h.speed_range),
                                      h.frames, h.epoch_length, h.unshuffle, seed=h.seed)
         self.val_set = SpeechPairs(load_degrader("validation", h.val_utterances, h.val_rooms, cache, h.recorded_voices),
                                    h.frames, h.val_items, h.unshuffle, seed=1)

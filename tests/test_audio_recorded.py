@@ -8,7 +8,7 @@ import pytest
 
 from audio import corpus as corpus_mod
 from audio.corpus import SpeechCorpus, build_recorded_corpus, load_corpus, recorded_voice_files
-from audio.data import Degrader
+from audio.data import Degrader, change_speed
 from audio.recordings import read_g722, read_recording
 
 av = pytest.importorskip("av")
@@ -128,6 +128,34 @@ def test_degrader_draws_recorded_voices_at_the_fraction():
     assert abs(np.mean(picks) - 0.3) < 0.04
     only_synth = Degrader(synth, [], [])
     assert all(np.array_equal(only_synth.utterance(rng), synth[0]) for _ in range(20))
+
+
+def peak_hz(clip: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(clip * np.hanning(len(clip))))
+    return float(np.argmax(spectrum)) * 16000 / len(clip)
+
+
+@pytest.mark.parametrize("speed", [0.9, 1.1])
+def test_change_speed_scales_pitch_and_length(speed):
+    clip = tone(1.0, 440)
+    out = change_speed(clip, speed)
+    assert out.dtype == np.float32 and abs(len(out) - len(clip) / speed) <= 1
+    assert abs(peak_hz(out) - 440 * speed) < 3            # pitch and formants scale with the speed
+    assert np.array_equal(change_speed(clip, 1.0), clip)
+
+
+def test_degrader_speed_perturbs_recorded_voices_only():
+    synth, recorded = corpus_of(tone(1.0, 300), name="s"), corpus_of(tone(1.0, 500), name="r")
+    d = Degrader(synth, [], [], recorded, 0.5, speed_range=0.1)
+    rng = np.random.default_rng(0)
+    pitches = {"s": [], "r": []}
+    for _ in range(200):
+        clip = d.utterance(rng)
+        pitch = peak_hz(clip)
+        pitches["s" if abs(pitch - 300) < 3 and len(clip) == 16000 else "r"].append(pitch)
+    assert len(pitches["s"]) > 60 and len(pitches["r"]) > 60
+    assert min(pitches["r"]) >= 450 - 3 and max(pitches["r"]) <= 550 + 3
+    assert np.std(pitches["r"]) > 15                     # spread over the range, not one speed
 
 
 def test_recorded_only_noise():

@@ -274,6 +274,22 @@ def test_diffusion_module_anneals_to_zero_with_cosine_decay(cosine_decay, final,
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(final, abs=1e-12)
 
 
+@pytest.mark.parametrize("cosine_decay,final", [(False, 1e-3), (True, 0.0)])
+def test_consistency_distillation_anneals_to_zero_with_cosine_decay(cosine_decay, final, tiny_audio_weights,
+                                                                    tmp_path):
+    """The consistency student, exported without an EMA, can end a stage on an annealed rate."""
+    import lightning.pytorch as pl
+
+    from shared.training import ConsistencyDistillationModule
+
+    module = ConsistencyDistillationModule(str(tiny_audio_weights / "score"), num_intervals=6, regression_weight=1.0,
+                                           lr=1e-3, warmup_steps=1, cosine_decay=cosine_decay)
+    trainer = pl.Trainer(accelerator="cpu", max_steps=3, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(_audio_batches(3), batch_size=None))
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(final, abs=1e-12)
+
+
 def test_consistency_distillation_rejects_unknown_noise_level(tiny_audio_weights):
     from shared.training import ConsistencyDistillationModule
 

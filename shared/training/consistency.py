@@ -56,13 +56,18 @@ class ConsistencyDistillationModule(ExportingModule):
             instead of meeting inputs it never saw in training.
         sampler_stop: the multistep sampler's ``stop`` (:func:`shared.consistency.sampler_times`), used by
             ``"sampler"``, by validation and stored with the exported model for inference.
+        cosine_decay: the learning rate falls to zero at the trainer's ``max_steps``
+            (``lr_n = lr * (1 + cos(pi n / N)) / 2``): the exported student is the online network, with no
+            EMA of its own, so a stage that anneals ends on settled weights instead of one point of a
+            fluctuating trajectory.
     """
 
     def __init__(self, teacher: str, num_intervals: int = 30, sigma_data: float = 0.1, noise_level: str = "effective",
                  target_decay: float = 0.95, regression_weight: float = 0.0, lr: float = 2e-5, warmup_steps: int = 100,
                  val_steps: int = 1, export_dir: Optional[str] = None, export_every_n_steps: int = 500,
                  extra: Optional[dict[str, Any]] = None, val_metrics: Optional[dict[str, str]] = None,
-                 student: Optional[str] = None, regression_times: str = "top", sampler_stop: int = 0):
+                 student: Optional[str] = None, regression_times: str = "top", sampler_stop: int = 0,
+                 cosine_decay: bool = False):
         super().__init__()
 
         check_noise_level(noise_level)   # fail before loading the teacher
@@ -150,4 +155,4 @@ class ConsistencyDistillationModule(ExportingModule):
         return save_denoiser(self.student, directory or self.hparams.export_dir, extra=extra)
 
     def configure_optimizers(self):
-        return self.warmup_adamw(self.student.backbone.parameters())
+        return self.warmup_adamw(self.student.backbone.parameters(), decay_steps=self.cosine_decay_steps())
