@@ -255,11 +255,19 @@ def test_diffusion_module_starts_from_init_weights(tiny_audio_weights):
     assert any(not torch.equal(fresh.denoiser.backbone.state_dict()[k], v) for k, v in trained.items())
 
 
+def _final_lr(module, batches: list[dict], tmp_path) -> float:
+    """The learning rate after training ``module`` for one step per batch (``max_steps = len(batches)``)."""
+    import lightning.pytorch as pl
+
+    trainer = pl.Trainer(accelerator="cpu", max_steps=len(batches), logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
+    return trainer.optimizers[0].param_groups[0]["lr"]
+
+
 @pytest.mark.parametrize("cosine_decay,final", [(False, 1e-3), (True, 0.0)])
 def test_diffusion_module_anneals_to_zero_with_cosine_decay(cosine_decay, final, tmp_path):
     """``cosine_decay``: an annealing stage ends at rate 0 on ``max_steps``; without it the rate stays constant."""
-    import lightning.pytorch as pl
-
     from shared.training import ConditionalDiffusionModule
 
     backbone = {"class": "UNet2DModel", "in_channels": 4, "out_channels": 2, "block_out_channels": [8, 16],
@@ -268,26 +276,18 @@ def test_diffusion_module_anneals_to_zero_with_cosine_decay(cosine_decay, final,
     module = ConditionalDiffusionModule(backbone, {"class": "DirectPrediction"}, skip=0.0, concat_y=True, lr=1e-3,
                                         warmup_steps=1, cosine_decay=cosine_decay)
     batches = [{k: v[:, :, :8, :8] for k, v in b.items() if k != "cond"} for b in _audio_batches(3)]
-    trainer = pl.Trainer(accelerator="cpu", max_steps=3, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
-    trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
-    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(final, abs=1e-12)
+    assert _final_lr(module, batches, tmp_path) == pytest.approx(final, abs=1e-12)
 
 
 @pytest.mark.parametrize("cosine_decay,final", [(False, 1e-3), (True, 0.0)])
 def test_consistency_distillation_anneals_to_zero_with_cosine_decay(cosine_decay, final, tiny_audio_weights,
                                                                     tmp_path):
     """The consistency student, exported without an EMA, can end a stage on an annealed rate."""
-    import lightning.pytorch as pl
-
     from shared.training import ConsistencyDistillationModule
 
     module = ConsistencyDistillationModule(str(tiny_audio_weights / "score"), num_intervals=6, regression_weight=1.0,
                                            lr=1e-3, warmup_steps=1, cosine_decay=cosine_decay)
-    trainer = pl.Trainer(accelerator="cpu", max_steps=3, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
-    trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(_audio_batches(3), batch_size=None))
-    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(final, abs=1e-12)
+    assert _final_lr(module, _audio_batches(3), tmp_path) == pytest.approx(final, abs=1e-12)
 
 
 def test_consistency_distillation_rejects_unknown_noise_level(tiny_audio_weights):

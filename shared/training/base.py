@@ -117,12 +117,13 @@ class ExportingModule(pl.LightningModule):
             raise ValueError("cosine_decay needs trainer.max_steps")
         return self.trainer.max_steps
 
-    def warmup_adamw(self, params, weight_decay: float = 0.0, decay_steps: Optional[int] = None):
+    def warmup_adamw(self, params, weight_decay: float = 0.0):
         """AdamW at ``hparams.lr`` with a linear warm-up over ``hparams.warmup_steps``, then constant, or, with
-        ``decay_steps``, a cosine decay to zero at that step: ``lr_n = lr * min(1, (n+1)/W) * (1 + cos(pi n/D))/2``."""
+        ``hparams.cosine_decay``, a cosine decay to zero at ``D`` = the trainer's ``max_steps``
+        (:meth:`cosine_decay_steps`): ``lr_n = lr * min(1, (n+1)/W) * (1 + cos(pi n/D))/2``."""
         opt = torch.optim.AdamW(params, lr=self.hparams.lr, weight_decay=weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, partial(warmup_cosine, warmup=max(1, self.hparams.warmup_steps),
-                                                               decay=decay_steps))
+                                                               decay=self.cosine_decay_steps()))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def log_metrics(self, estimate: torch.Tensor, target: torch.Tensor, degraded: Optional[torch.Tensor] = None,

@@ -155,4 +155,4 @@ class ConsistencyDistillationModule(ExportingModule):
         return save_denoiser(self.student, directory or self.hparams.export_dir, extra=extra)
 
     def configure_optimizers(self):
-        return self.warmup_adamw(self.student.backbone.parameters(), decay_steps=self.cosine_decay_steps())
+        return self.warmup_adamw(self.student.backbone.parameters())

@@ -148,5 +148,4 @@ class ConditionalDiffusionModule(ExportingModule):
         self.log_metrics(x0, batch["x0"], degraded=batch["y"])
 
     def configure_optimizers(self):
-        return self.warmup_adamw(self.denoiser.parameters(), self.hparams.weight_decay,
-                                 decay_steps=self.cosine_decay_steps())
+        return self.warmup_adamw(self.denoiser.parameters(), self.hparams.weight_decay)

@@ -132,4 +132,4 @@ class OneStepStudentModule(ExportingModule):
         self.log_metrics(self.forward_student(batch), batch["x0"])
 
     def configure_optimizers(self):
-        return self.warmup_adamw(self.trainable, decay_steps=self.cosine_decay_steps())
+        return self.warmup_adamw(self.trainable)
