@@ -58,6 +58,7 @@ class Degrader:
     recorded: Optional[SpeechCorpus] = None     # recorded human voices, drawn with ``recorded_fraction``
     recorded_fraction: float = 0.0
     speed_range: float = 0.0                    # recorded voices play at a speed drawn from 1 ± this
+    recorded_noise: float = 0.4                 # the share of recorded sounds among the noises
 
     def utterance(self, rng: np.random.Generator) -> np.ndarray:
         """A random clean utterance: recorded with probability ``recorded_fraction``, else synthesised.
@@ -71,11 +72,13 @@ class Degrader:
         return self.corpus[int(rng.integers(len(self.corpus)))]
 
     def noise(self, n: int, rng: np.random.Generator, recorded_only: bool = False) -> np.ndarray:
-        """``n`` samples of noise: coloured (30 %), babble (30 %) or a recorded sound (40 %; always with
-        ``recorded_only``)."""
+        """``n`` samples of noise: a recorded sound (a share ``recorded_noise``, 40 % by default; always with
+        ``recorded_only``), else coloured or babble, equally likely."""
         if recorded_only and not self.noises:
             raise FileNotFoundError("no recorded noises installed (make data)")
-        kind = "recorded" if recorded_only else rng.choice(["coloured", "babble", "recorded"], p=[0.3, 0.3, 0.4])
+        other = (1.0 - self.recorded_noise) / 2
+        kind = "recorded" if recorded_only else rng.choice(["coloured", "babble", "recorded"],
+                                                           p=[other, other, self.recorded_noise])
         if kind == "coloured" or not self.noises:
             return coloured_noise(n, float(rng.uniform(-2, 2)), rng)
         if kind == "babble":
@@ -158,16 +161,19 @@ class SpeechPairs(Dataset):
 
 def load_degrader(split: str, utterances: int, rooms: int, cache_dir: Optional[Path] = None,
                   recorded_voices: float = 0.0, recorded_speakers: Optional[Sequence[str]] = None,
-                  speed_range: float = 0.0) -> Degrader:
+                  speed_range: float = 0.0, recorded_noise: float = 0.4) -> Degrader:
     """Build (once) and load a split's synthesised corpus, recorded noises and rooms, and its recorded
     voices (of ``recorded_speakers`` only, ``fnmatch`` patterns; ``None``: all) when a fraction
-    ``recorded_voices`` > 0 of the utterances is to come from them, played at speeds within 1 ± ``speed_range``."""
+    ``recorded_voices`` > 0 of the utterances is to come from them, played at speeds within 1 ± ``speed_range``;
+    a share ``recorded_noise`` of the noises are recorded sounds."""
+    if not 0.0 <= recorded_noise <= 1.0:
+        raise ValueError(f"recorded_noise must be in [0, 1], got {recorded_noise}")
     corpus = load_corpus(build_corpus(split, utterances, cache_dir))
     recorded = None
     if recorded_voices > 0:
         recorded = load_corpus(build_recorded_corpus(split, cache_dir, speakers=recorded_speakers))
     return Degrader(corpus, recorded_noises(split), rir_bank(split, rooms, cache_dir), recorded, recorded_voices,
-                    speed_range)
+                    speed_range, recorded_noise)
 
 
 class SpeechEnhancementData(pl.LightningDataModule):
@@ -177,14 +183,17 @@ class SpeechEnhancementData(pl.LightningDataModule):
                  val_utterances: int = 300, train_rooms: int = 300, val_rooms: int = 40,
                  epoch_length: int = 8000, val_items: int = 32, unshuffle: int = 2, num_workers: int = 0,
                  cache_dir: Optional[str] = None, recorded_voices: float = 0.0,
-                 recorded_speakers: Optional[list[str]] = None, speed_range: float = 0.0, seed: int = 0):
+                 recorded_speakers: Optional[list[str]] = None, speed_range: float = 0.0,
+                 recorded_noise: float = 0.4, seed: int = 0):
         """``seed``: the training pairs' seed (item ``i`` of epoch ``e`` is drawn from ``(seed, e, i)``); a
         fine-tuning stage that sets a new one sees fresh pairs instead of replaying the previous stage's first
         epochs. ``recorded_voices``: the fraction of utterances drawn from each split's recorded human voices
         (:mod:`audio.corpus`) instead of its synthesised ones; ``recorded_speakers``: the training speakers
         to draw from (``fnmatch`` patterns of :data:`audio.corpus.RECORDED_VOICES`' names; ``None``: all of
         them). ``speed_range``: training recordings play at a speed drawn from ``1 ± speed_range``
-        (:func:`change_speed`; validation never). Validation always draws from every validation speaker."""
+        (:func:`change_speed`; validation never). ``recorded_noise``: the share of recorded sounds among the
+        training noises (the rest coloured or babble, equally; validation keeps 40 %). Validation always draws
+        from every validation speaker."""
         super().__init__()
         self.save_hyperparameters()
 
@@ -192,7 +201,8 @@ class SpeechEnhancementData(pl.LightningDataModule):
         h = self.hparams
         cache = Path(h.cache_dir) if h.cache_dir else None
         self.train_set = SpeechPairs(load_degrader("train", h.train_utterances, h.train_rooms, cache,
-                                                   h.recorded_voices, h.recorded_speakers, h.speed_range),
+                                                   h.recorded_voices, h.recorded_speakers, h.speed_range,
+                                                   h.recorded_noise),
                                      h.frames, h.epoch_length, h.unshuffle, seed=h.seed)
         self.val_set = SpeechPairs(load_degrader("validation", h.val_utterances, h.val_rooms, cache, h.recorded_voices),
                                    h.frames, h.val_items, h.unshuffle, seed=1)

@@ -169,6 +169,22 @@ def test_recorded_only_noise():
         Degrader(corpus_of(tone(0.5), name="s"), [], []).noise(100, rng, recorded_only=True)
 
 
+@pytest.mark.parametrize("share", [0.0, 0.4, 0.7, 1.0])
+def test_degrader_draws_recorded_noise_at_its_share(share):
+    recording = np.full(4000, 0.5, dtype=np.float32)          # a constant: coloured and babble never are
+    d = Degrader(corpus_of(tone(0.5), name="s"), [recording], [], recorded_noise=share)
+    rng = np.random.default_rng(0)
+    picks = [np.all(d.noise(500, rng) == 0.5) for _ in range(1000)]
+    assert abs(np.mean(picks) - share) < 0.05
+
+
+def test_load_degrader_rejects_a_share_outside_0_1(tmp_path):
+    from audio.data import load_degrader
+
+    with pytest.raises(ValueError, match="recorded_noise"):
+        load_degrader("train", 10, 2, tmp_path, recorded_noise=1.5)
+
+
 def test_benchmark_targets_on_the_natural_condition():
     from experiments.audio.benchmark_se import ONE_STEP_ROWS, check_targets
 
