@@ -12,10 +12,10 @@ uses at inference (:func:`slice_scale`), so the model works at unit scale whatev
 Training draws a random slice, orientation, flip, voxel size and contrast (:func:`augment`),
 acceleration (4 or 8), mask (random or equispaced), coil count (single-coil or 8-16 coils) and noise
 level. With ``patch_size`` the slice is cropped to a square window first and the window is what the scanner
-acquires: its aliasing comes from its own content only. (A window cut from a whole-slice acquisition carries
-aliasing folded in from columns outside it, which no network can predict from the window: the fastMRI U-Net
-trained that way stayed at the identity's loss for 700 steps.) Validation is a fixed set of whole slices of the
-validation volume at 4x random single-coil and 8x equispaced 8-coil.
+acquires: its aliasing comes from its own content only, folded with the window's width as its period, as in a
+whole slice. (A window cut from a whole-slice acquisition carries aliasing folded in from columns outside it,
+which the window cannot predict.) Validation is a fixed set of whole slices of the validation volume at 4x
+random single-coil and 8x equispaced 8-coil.
 """
 
 from __future__ import annotations
