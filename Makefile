@@ -150,10 +150,12 @@ train-se: $(STAMP_TRAIN) data
 bench-se: $(STAMP_BENCH) data
 	$(PY) -m experiments.audio.benchmark_se
 
-# Reproduce the shipped MRI model, then the benchmark's baselines (same data and steps; kept beside it).
+# Reproduce the shipped MRI models (teacher, then its one-step student), then the benchmark's baselines (same data and steps; kept beside it).
 train-mri: $(STAMP_TRAIN) data
 	$(PY) -m experiments fit --config experiments/restore/mri_resshift.yaml
 	$(call ship_weights,runs/mri_resshift/pretrained,restore/mri/weights/resshift)
+	$(PY) -m experiments fit --config experiments/restore/mri_student.yaml
+	$(call ship_weights,runs/mri_student/pretrained,restore/mri/weights/onestep)
 
 train-mri-baselines: $(STAMP_TRAIN) data
 	$(PY) -m experiments fit --config experiments/restore/mri_unet.yaml

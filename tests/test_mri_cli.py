@@ -123,4 +123,6 @@ def test_one_step_needs_a_student(tmp_path, weights, capsys):
     with pytest.raises(SystemExit) as exit_info:
         run(src, "-o", tmp_path / "o.h5", "--one-step", "--steps", "2")
     assert exit_info.value.code == 2 and "not allowed with" in capsys.readouterr().err
+    assert run(src, "-o", tmp_path / "o.h5", "--one-step", "--samples", "4") == 2
+    assert "the one-step student is deterministic" in capsys.readouterr().err
     assert not (tmp_path / "o.h5").exists()

@@ -1,5 +1,5 @@
-"""Quality smoke test of the shipped MRI model: it beats zero-filling by >= 2 dB PSNR on two slices of
-the validation subject (never trained on) at 4x, single-coil. Needs the subject's Debian package
+"""Quality smoke test of the shipped MRI models (4 steps and the one-step student): each beats
+zero-filling by >= 2 dB PSNR on two slices of the validation subject (never trained on) at 4x, single-coil. Needs the subject's Debian package
 (``make test`` installs it) and nibabel (the ``[train]`` extra, part of ``[dev]``)."""
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ pytestmark = pytest.mark.skipif(not available("itk_kmeans_t1"),
                                 reason="the validation subject is missing: make test-data")
 
 
-def test_shipped_model_beats_zero_filled_by_2_db():
+@pytest.mark.parametrize("one_step", [False, True], ids=["resshift-4", "one-step"])
+def test_shipped_model_beats_zero_filled_by_2_db(one_step):
     from fastmri.evaluate import psnr
 
     from restore.mri.data import VAL_SIZE
@@ -31,5 +32,6 @@ def test_shipped_model_beats_zero_filled_by_2_db():
             for i, k in enumerate((len(stack) // 3, 2 * len(stack) // 3))]
     target = np.stack([a.target.abs().numpy() for a in acqs])
     zero_filled = np.stack([a.zero_filled().abs().numpy() for a in acqs])
-    ours = np.stack([pipe(a.measured, a.mask, generator=torch.Generator().manual_seed(0)).numpy() for a in acqs])
+    ours = np.stack([pipe(a.measured, a.mask, one_step=one_step, generator=torch.Generator().manual_seed(0)).numpy()
+                     for a in acqs])
     assert psnr(target, ours) >= psnr(target, zero_filled) + 2.0

@@ -47,6 +47,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.samples < 1:
         return fail(f"--samples must be >= 1, got {args.samples}")
+    if args.one_step and args.samples > 1:
+        return fail("--samples > 1 needs the ResShift sampler: the one-step student is deterministic (drop --one-step)")
     if not args.trust > 0:
         return fail(f"--trust must be > 0, got {args.trust}")
     if args.steps is not None and args.steps < 1:
