@@ -295,6 +295,12 @@ class GaussianDiffusion(ProcessScheduler):
     ``x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)``. ``y`` only conditions the network;
     sampling starts from ``N(0, I)``. Reverse steps are those of a diffusers solver (``solver``:
     ``"ddim"`` or ``"dpmsolver++"``) built from the same training schedule and fed the x0 estimate.
+
+    ``clip_sample_range`` ``r`` (diffusers' ``clip_sample`` convention, as SR3 clips to the data range):
+    each step's ``x0_hat`` is clipped to ``[-r, r]`` before the solver uses it. At high noise
+    ``x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)`` multiplies the eps error by up to
+    ``1 / sqrt(abar_T)`` (156 for the linear schedule), so an unclipped first estimate can be far outside
+    the data. Sampling only: the training loss never sees the clip.
     """
 
     _compatibles = ["DDPMScheduler", "DDIMScheduler", "DPMSolverMultistepScheduler"]
@@ -302,11 +308,14 @@ class GaussianDiffusion(ProcessScheduler):
 
     @register_to_config
     def __init__(self, num_train_timesteps: int = 1000, beta_schedule: str = "linear",
-                 beta_start: float = 1e-4, beta_end: float = 0.02, solver: str = "dpmsolver++"):
+                 beta_start: float = 1e-4, beta_end: float = 0.02, solver: str = "dpmsolver++",
+                 clip_sample_range: Optional[float] = None):
         from diffusers import DDPMScheduler
 
         if solver not in self.SOLVERS:
             raise ValueError(f"unknown solver {solver!r}; choose 'ddim' or 'dpmsolver++'")
+        if clip_sample_range is not None and not clip_sample_range > 0:
+            raise ValueError(f"clip_sample_range must be > 0 (or None), got {clip_sample_range}")
         self.ddpm = DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule,
                                   beta_start=beta_start, beta_end=beta_end, prediction_type="epsilon")
         self.alphas_cumprod = self.ddpm.alphas_cumprod.double()
@@ -356,7 +365,10 @@ class GaussianDiffusion(ProcessScheduler):
 
     def step(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, *, y: torch.Tensor,
              generator=None, return_dict: bool = True):
-        """One step of the diffusers solver given ``model_output = x0_hat``."""
+        """One step of the diffusers solver given ``model_output = x0_hat`` (clipped: ``clip_sample_range``)."""
+        r = self.config.clip_sample_range
+        if r is not None:
+            model_output = model_output.clamp(-r, r)
         out = self.reverse.step(model_output, timestep, sample, generator=generator)
         return self._output(out.prev_sample, model_output, None, return_dict)
 

@@ -159,3 +159,24 @@ def test_gaussian_baseline_process_and_solvers(solver):
     torch.testing.assert_close(out, x0, atol=2e-3, rtol=0)
     out, nfe = sample_deterministic(lambda x, tt: x0, p, x0, num_inference_steps=10)
     torch.testing.assert_close(out, x0)
+
+
+
+@pytest.mark.parametrize("solver", ["ddim", "dpmsolver++"])
+def test_gaussian_clip_sample_range_clips_x0_before_each_step(solver):
+    from shared.processes import GaussianDiffusion
+
+    def first_step(x0_hat, **config):
+        p = GaussianDiffusion(solver=solver, **config)
+        p.set_timesteps(10)
+        return p.step(x0_hat, p.timesteps[0], x_t, y=x0_hat).prev_sample
+
+    x_t = torch.randn(1, 2, 8, 8, generator=torch.Generator().manual_seed(1))
+    wild = torch.rand(1, 2, 8, 8) * 1.6 - 0.8
+    wild[..., :4, :] *= 40                                            # an estimate far outside [-1, 1]
+    clipped = first_step(wild, clip_sample_range=1.0)
+    torch.testing.assert_close(clipped, first_step(wild.clamp(-1, 1)))
+    assert not torch.allclose(clipped, first_step(wild))
+    assert GaussianDiffusion(clip_sample_range=1.0).config.clip_sample_range == 1.0    # saved with the config
+    with pytest.raises(ValueError, match="clip_sample_range"):
+        GaussianDiffusion(clip_sample_range=0.0)
