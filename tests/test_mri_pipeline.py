@@ -161,3 +161,11 @@ def test_one_step_save_load_and_modes(pipe, with_student, tmp_path):
     only = MRIReconstructionPipeline.from_pretrained(tmp_path / "onestep", device="cpu")
     with pytest.raises(InputError, match="only the one-step student"):
         only(k, mask)
+
+
+def test_the_documented_import_is_the_pipeline():
+    import restore.mri
+    from restore.mri import MRIReconstructionPipeline as documented
+    from restore.mri.pipeline import MRIReconstructionPipeline
+
+    assert documented is MRIReconstructionPipeline and restore.mri.__all__ == ["MRIReconstructionPipeline"]
