@@ -1,6 +1,7 @@
 """Quality smoke test of the shipped MRI models (4 steps and the one-step student): each beats
-zero-filling by >= 2 dB PSNR on two slices of the validation subject (never trained on) at 4x, single-coil. Needs the subject's Debian package
-(``make test`` installs it) and nibabel (the ``[train]`` extra, part of ``[dev]``)."""
+zero-filling by >= 2 dB PSNR on two slices of the validation subject (never trained on) at 4x,
+single-coil. Needs the subject's Debian package (``make test`` installs it) and nibabel (the ``[train]``
+extra, part of ``[dev]``)."""
 
 from __future__ import annotations
 

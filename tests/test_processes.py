@@ -161,7 +161,6 @@ def test_gaussian_baseline_process_and_solvers(solver):
     torch.testing.assert_close(out, x0)
 
 
-
 @pytest.mark.parametrize("solver", ["ddim", "dpmsolver++"])
 def test_gaussian_clip_sample_range_clips_x0_before_each_step(solver):
     from shared.processes import GaussianDiffusion
