@@ -23,7 +23,7 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from .complex import pair_magnitude
 from .preconditioning import path_scales, residual_input, residual_output, residual_weight
-from .protocol import Denoise, ProcessStepOutput, eps_from_x0, expand, x0_from_eps
+from .protocol import Denoise, ProcessStepOutput, eps_from_x0, expand, path_at, x0_from_eps
 
 __all__ = ["ProcessScheduler", "ResShiftScheduler", "GaussianDiffusion", "DirectPrediction", "ProcessStepOutput",
            "resshift_sqrt_etas"]
@@ -290,9 +290,14 @@ class ResShiftScheduler(ProcessScheduler):
 class GaussianDiffusion(ProcessScheduler):
     """Standard conditional DDPM (SR3-style baseline) behind the same contract.
 
-    ``x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps`` (path ``(sqrt(abar), 0, sqrt(1 - abar))``); the
-    backbone predicts ``eps`` and :meth:`network_output` turns it into Tweedie's
-    ``x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t)``. ``y`` only conditions the network;
+    ``x_t = a_t x0 + s_t eps`` with ``a_t = sqrt(abar_t)``, ``s_t = sqrt(1 - abar_t)`` (path ``(a, 0, s)``).
+    The backbone predicts (``prediction_type``, diffusers' names) either ``eps`` (SR3, DDPM), which
+    :meth:`network_output` turns into Tweedie's ``x0_hat = (x_t - s_t eps_hat) / a_t``, trained with
+    ``|eps_hat - eps|^2``; or the velocity ``v = a_t eps - s_t x0`` (Salimans & Ho 2022), giving
+    ``x0_hat = a_t x_t - s_t v_hat``, trained with ``|v_hat - v|^2 = |x0_hat - x0|^2 / s_t^2``. With eps the
+    x0 error is the eps error times ``s_t / a_t`` (156 at ``t = T`` for the linear schedule), so a network
+    that copies ``x_t`` less exactly than that ratio demands drifts off its data along the reverse path;
+    with v it is at most the v error. ``y`` only conditions the network;
     sampling starts from ``N(0, I)``. Reverse steps are those of a diffusers solver (``solver``:
     ``"ddim"`` or ``"dpmsolver++"``) built from the same training schedule and fed the x0 estimate.
 
@@ -305,13 +310,16 @@ class GaussianDiffusion(ProcessScheduler):
 
     _compatibles = ["DDPMScheduler", "DDIMScheduler", "DPMSolverMultistepScheduler"]
     SOLVERS = ("ddim", "dpmsolver++")
+    PREDICTION_TYPES = ("epsilon", "v_prediction")
 
     @register_to_config
     def __init__(self, num_train_timesteps: int = 1000, beta_schedule: str = "linear",
                  beta_start: float = 1e-4, beta_end: float = 0.02, solver: str = "dpmsolver++",
-                 clip_sample_range: Optional[float] = None):
+                 clip_sample_range: Optional[float] = None, prediction_type: str = "epsilon"):
         from diffusers import DDPMScheduler
 
+        if prediction_type not in self.PREDICTION_TYPES:
+            raise ValueError(f"unknown prediction_type {prediction_type!r}; choose 'epsilon' or 'v_prediction'")
         if solver not in self.SOLVERS:
             raise ValueError(f"unknown solver {solver!r}; choose 'ddim' or 'dpmsolver++'")
         if clip_sample_range is not None and not clip_sample_range > 0:
@@ -360,7 +368,10 @@ class GaussianDiffusion(ProcessScheduler):
         return eps if timestep is None else self.add_noise(y, eps, timestep, y=y)
 
     def network_output(self, out: torch.Tensor, sample: torch.Tensor, y: torch.Tensor, timesteps) -> torch.Tensor:
-        """Tweedie's ``x0_hat`` from the backbone's ``eps_hat``."""
+        """``x0_hat`` from the backbone's ``eps_hat`` (Tweedie) or ``v_hat`` (``a_t x_t - s_t v_hat``)."""
+        if self.config.prediction_type == "v_prediction":
+            a, _, s = path_at(self, timesteps, sample)
+            return a * sample - s * out
         return x0_from_eps(self, out, sample, y, timesteps)
 
     def step(self, model_output: torch.Tensor, timestep, sample: torch.Tensor, *, y: torch.Tensor,
@@ -373,12 +384,17 @@ class GaussianDiffusion(ProcessScheduler):
         return self._output(out.prev_sample, model_output, None, return_dict)
 
     def training_loss(self, denoise: Denoise, x0: torch.Tensor, y: torch.Tensor, generator=None) -> torch.Tensor:
-        """``E_t,eps |eps_hat - eps|^2`` with ``t ~ U{0..N-1}`` and ``eps_hat`` implied by the x0 estimate."""
+        """``E_t,eps |eps_hat - eps|^2`` (or ``|v_hat - v|^2``) with ``t ~ U{0..N-1}``, the prediction implied by
+        the x0 estimate."""
         n = self.config.num_train_timesteps
         t = torch.randint(0, n, (x0.shape[0],), generator=generator).to(x0.device)
         noise = randn_tensor(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
         x_t = self.add_noise(x0, noise, t, y=y)
-        return torch.mean((eps_from_x0(self, denoise(x_t, t), x_t, y, t) - noise) ** 2)
+        x0_hat = denoise(x_t, t)
+        if self.config.prediction_type == "v_prediction":
+            _, _, s = path_at(self, t, x_t)
+            return torch.mean(((x0_hat - x0) / s) ** 2)
+        return torch.mean((eps_from_x0(self, x0_hat, x_t, y, t) - noise) ** 2)
 
 
 class DirectPrediction(ProcessScheduler):

@@ -179,3 +179,27 @@ def test_gaussian_clip_sample_range_clips_x0_before_each_step(solver):
     assert GaussianDiffusion(clip_sample_range=1.0).config.clip_sample_range == 1.0    # saved with the config
     with pytest.raises(ValueError, match="clip_sample_range"):
         GaussianDiffusion(clip_sample_range=0.0)
+
+
+def test_gaussian_v_prediction_closed_forms():
+    from shared.processes import GaussianDiffusion
+
+    p = GaussianDiffusion(prediction_type="v_prediction")
+    x0, y, eps = torch.randn(3, 2, 3, 4, 4, generator=torch.Generator().manual_seed(2)).unbind(0)
+    t = torch.tensor([0, 999])
+    abar = p.ddpm.alphas_cumprod[t].view(2, 1, 1, 1)
+    a, s = abar.sqrt(), (1 - abar).sqrt()
+    x_t = p.add_noise(x0, eps, t, y=y)
+    v = a * eps - s * x0                                              # Salimans & Ho's velocity
+    # the backbone's v becomes x0 = a x_t - s v, exactly even at t = T (no 1/a amplification)
+    torch.testing.assert_close(p.network_output(v, x_t, y, t), x0, atol=1e-5, rtol=0)
+    # the loss is |v_hat - v|^2: zero for the exact x0, |dx0|^2 / s^2 for an error dx0
+    g = torch.Generator().manual_seed(3)
+    assert float(p.training_loss(lambda x, tt: x0, x0, y, generator=g)) < 1e-10
+    err = p.training_loss(lambda x, tt: x0 + 0.01, x0, y, generator=torch.Generator().manual_seed(3))
+    tt = torch.randint(0, 1000, (2,), generator=torch.Generator().manual_seed(3))
+    expected = torch.mean(0.01 ** 2 / (1 - p.ddpm.alphas_cumprod[tt]).view(2, 1, 1, 1).expand_as(x0))
+    torch.testing.assert_close(err, expected.float(), rtol=1e-4, atol=0)
+    assert GaussianDiffusion.from_config(p.config).config.prediction_type == "v_prediction"
+    with pytest.raises(ValueError, match="prediction_type"):
+        GaussianDiffusion(prediction_type="sample")
