@@ -12,7 +12,7 @@ Methods: zero-filled; sigpy compressed sensing, l1-wavelet (FISTA) and total var
 per setting the best on the training split (``python -m experiments.restore.tune_mri_cs``); the
 fastMRI U-Net (``--unet``, :mod:`restore.mri.unet`, same data and steps, DC on its output); an
 SR3-style DDPM with DC every step at ``--ddpm-steps`` (``--ddpm``); the ResShift model with hard DC at
-every step and only at the end (the ablation), at ``--steps``, and the mean of ``--samples`` draws with
+every step, only at the end and never (the ablation), at ``--steps``, and the mean of ``--samples`` draws with
 the calibration of its std map (Pearson correlation of std with the absolute error, foreground pixels).
 Metrics: fastMRI's NMSE, PSNR and SSIM on the magnitude volume of each setting (``fastmri.evaluate``,
 ``maxval`` = the target's peak), network evaluations and seconds per slice on this CPU
@@ -132,6 +132,7 @@ def methods(args, lambdas: dict[str, float]) -> dict:
     if resshift is not None:
         table[f"ResShift {args.steps} steps, DC every step"] = model(resshift, args.steps, "hard")
         table[f"ResShift {args.steps} steps, DC at the end"] = model(resshift, args.steps, "end")
+        table[f"ResShift {args.steps} steps, no DC"] = model(resshift, args.steps, "none")   # what DC is worth
         table["ResShift 1 step, DC"] = model(resshift, 1, "hard")      # what the student must beat
         if args.samples > 1:
             table[f"ResShift {args.steps} steps, mean of {args.samples}"] = model(resshift, args.steps, "hard",

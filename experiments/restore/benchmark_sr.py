@@ -99,7 +99,8 @@ def lanczos(lr: torch.Tensor, scale: int = 4) -> torch.Tensor:
 
 
 def ddpm_method(path: Path, solver: str, steps: int, device) -> Callable:
-    """SR3-style baseline: eps-prediction conditioned on the LR grid, diffusers solver."""
+    """SR3-style baseline: a Gaussian diffusion (eps or v prediction, as trained) conditioned on the LR grid,
+    sampled from pure noise with a diffusers solver."""
     denoiser, _ = load_denoiser(path, device=device)
     process = GaussianDiffusion.from_config(denoiser.process.config, solver=solver)
     multiple = denoiser.grid_multiple // 4
