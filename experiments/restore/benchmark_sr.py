@@ -6,7 +6,7 @@ Methods: bicubic, Lanczos, Real-ESRGAN x4plus (the perceptual peer people use to
 :mod:`experiments.restore.peers`), the one-step LoRA student (its default pixel adapter, and with
 the opt-in detail adapter), the ResShift teacher (4 steps stochastic
 and deterministic, 1 step), and the SR3-style conditional DDPM baseline (same backbone and
-training budget) with diffusers DDIM and DPM-Solver++ at 10 and 25 steps. Degradations: bicubic
+data as the teacher's first stage) with diffusers DDIM and DPM-Solver++ at 10 and 25 steps. Degradations: bicubic
 x4 and the realistic (Real-ESRGAN-style) chain, seeded. Metrics: PSNR and SSIM on Y (border 4),
 network evaluations, seconds per image (after a warm-up) and peak resident memory of the process.
 Besides ``--out``.json/.png, ``--out``_crops.png shows side-by-side crops (bicubic, Real-ESRGAN, the
