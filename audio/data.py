@@ -184,7 +184,7 @@ class SpeechEnhancementData(pl.LightningDataModule):
                  epoch_length: int = 8000, val_items: int = 32, unshuffle: int = 2, num_workers: int = 0,
                  cache_dir: Optional[str] = None, recorded_voices: float = 0.0,
                  recorded_speakers: Optional[list[str]] = None, speed_range: float = 0.0,
-                 recorded_noise: float = 0.4, seed: int = 0):
+                 recorded_noise: float = 0.4, tasks: tuple[str, ...] = TASKS, seed: int = 0):
         """``seed``: the training pairs' seed (item ``i`` of epoch ``e`` is drawn from ``(seed, e, i)``); a
         fine-tuning stage that sets a new one sees fresh pairs instead of replaying the previous stage's first
         epochs. ``recorded_voices``: the fraction of utterances drawn from each split's recorded human voices
@@ -192,8 +192,13 @@ class SpeechEnhancementData(pl.LightningDataModule):
         to draw from (``fnmatch`` patterns of :data:`audio.corpus.RECORDED_VOICES`' names; ``None``: all of
         them). ``speed_range``: training recordings play at a speed drawn from ``1 ± speed_range``
         (:func:`change_speed`; validation never). ``recorded_noise``: the share of recorded sounds among the
-        training noises (the rest coloured or babble, equally; validation keeps 40 %). Validation always draws
-        from every validation speaker."""
+        training noises (the rest coloured or babble, equally; validation keeps 40 %). ``tasks``: the training
+        pairs' task is drawn uniformly from this list (repeat one to weight it: ``[denoise, dereverb, dereverb]``
+        makes two thirds dereverberation; validation keeps both equally). Validation always draws from every
+        validation speaker."""
+        unknown = sorted(set(tasks) - set(TASKS))
+        if unknown or not tasks:
+            raise ValueError(f"tasks must be a non-empty list of {', '.join(TASKS)}; got {list(tasks)}")
         super().__init__()
         self.save_hyperparameters()
 
@@ -203,7 +208,7 @@ class SpeechEnhancementData(pl.LightningDataModule):
         self.train_set = SpeechPairs(load_degrader("train", h.train_utterances, h.train_rooms, cache,
                                                    h.recorded_voices, h.recorded_speakers, h.speed_range,
                                                    h.recorded_noise),
-                                     h.frames, h.epoch_length, h.unshuffle, seed=h.seed)
+                                     h.frames, h.epoch_length, h.unshuffle, tuple(h.tasks), seed=h.seed)
         self.val_set = SpeechPairs(load_degrader("validation", h.val_utterances, h.val_rooms, cache, h.recorded_voices),
                                    h.frames, h.val_items, h.unshuffle, seed=1)
 

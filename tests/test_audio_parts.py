@@ -134,6 +134,26 @@ def test_data_module_seed_draws_fresh_training_pairs(speech_clip, monkeypatch):
     assert torch.equal(modules[0].val_set[0]["y"], modules[4].val_set[0]["y"])
 
 
+def test_data_module_tasks_weight_the_training_tasks(speech_clip, monkeypatch):
+    """``tasks`` lists the training tasks, drawn uniformly (a repeat weights one); validation keeps both."""
+    import audio.data as data
+    from audio.corpus import SpeechCorpus
+
+    audio = (np.tile(speech_clip, 2) * 32767).astype(np.int16)
+    corpus = SpeechCorpus(audio, np.array([0, len(speech_clip), len(audio)]), np.array(["a", "b"]), np.array(["x", "y"]))
+    degrader = data.Degrader(corpus, [np.random.default_rng(0).standard_normal(8000).astype(np.float32)],
+                             [room_impulse_response(0.4, np.random.default_rng(0))])
+    monkeypatch.setattr(data, "load_degrader", lambda *a, **k: degrader)
+    module = data.SpeechEnhancementData(frames=64, epoch_length=64, val_items=2, tasks=["dereverb"])
+    module.setup("fit")
+    planes = {float(module.train_set[i]["cond"].mean()) for i in range(8)}
+    assert planes == {1.0}                                   # the dereverberation plane only
+    assert module.val_set.tasks == data.TASKS
+    for bad in ([], ["denoise", "dehum"]):
+        with pytest.raises(ValueError, match="tasks"):
+            data.SpeechEnhancementData(tasks=bad)
+
+
 @pytest.mark.parametrize("bad,msg", [
     (np.zeros(0, np.float32), "empty"),
     (np.full(8000, np.nan, np.float32), "NaN"),
