@@ -381,6 +381,14 @@ def test_consistency_regression_at_the_sampler_times(tiny_audio_weights, tmp_pat
     stopped.export(str(tmp_path / "stopped"))
     meta = json.loads((tmp_path / "stopped" / "model.json").read_text())
     assert meta["extra"]["consistency"]["sampler_stop"] == 2
+    # inference_stop changes only the exported sampler times, never the training grid
+    later = ConsistencyDistillationModule(str(tiny_audio_weights / "score"), num_intervals=6, regression_weight=1.0,
+                                          regression_times="sampler", sampler_stop=2, inference_stop=4)
+    assert torch.equal(later.sampler_grid, stopped.sampler_grid)
+    later.export(str(tmp_path / "later"))
+    assert json.loads((tmp_path / "later" / "model.json").read_text())["extra"]["consistency"]["sampler_stop"] == 4
+    with pytest.raises(ValueError, match="stop"):
+        ConsistencyDistillationModule(str(tiny_audio_weights / "score"), num_intervals=6, inference_stop=6)
 
 
 def test_import_callable_resolves_config_paths():

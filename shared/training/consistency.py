@@ -56,6 +56,9 @@ class ConsistencyDistillationModule(ExportingModule):
             instead of meeting inputs it never saw in training.
         sampler_stop: the multistep sampler's ``stop`` (:func:`shared.consistency.sampler_times`), used by
             ``"sampler"``, by validation and stored with the exported model for inference.
+        inference_stop: the ``stop`` stored with the exported model instead (``None``: ``sampler_stop``). It
+            changes only how the model is sampled, never its training, so a stage's weights stay reproducible
+            when its sampler times are chosen after it was trained.
         cosine_decay: the learning rate falls to zero at the trainer's ``max_steps``
             (``lr_n = lr * (1 + cos(pi n / N)) / 2``): the exported student is the online network, with no
             EMA of its own, so a stage that anneals ends on settled weights instead of one point of a
@@ -67,7 +70,7 @@ class ConsistencyDistillationModule(ExportingModule):
                  val_steps: int = 1, export_dir: Optional[str] = None, export_every_n_steps: int = 500,
                  extra: Optional[dict[str, Any]] = None, val_metrics: Optional[dict[str, str]] = None,
                  student: Optional[str] = None, regression_times: str = "top", sampler_stop: int = 0,
-                 cosine_decay: bool = False):
+                 cosine_decay: bool = False, inference_stop: Optional[int] = None):
         super().__init__()
 
         check_noise_level(noise_level)   # fail before loading the teacher
@@ -85,6 +88,8 @@ class ConsistencyDistillationModule(ExportingModule):
         self.target.requires_grad_(False)
         self.register_buffer("grid", consistency_grid(self.teacher.process, num_intervals), persistent=False)
         later = torch.cat([sampler_times(self.grid, k, sampler_stop)[1:] for k in SAMPLER_STEPS])
+        if inference_stop is not None:
+            sampler_times(self.grid, 1, inference_stop)     # the same range check, before training starts
         self.register_buffer("sampler_grid", torch.unique(later), persistent=False)
 
     def _f(self, backbone, y, cond):
@@ -145,13 +150,19 @@ class ConsistencyDistillationModule(ExportingModule):
                                    stop=self.hparams.sampler_stop, generator=generator)
         self.log_metrics(x0, batch["x0"])
 
+    @property
+    def export_stop(self) -> int:
+        """The sampler ``stop`` written with the model: ``inference_stop``, else ``sampler_stop``."""
+        stop = self.hparams.get("inference_stop")
+        return self.hparams.sampler_stop if stop is None else stop
+
     @rank_zero_only
     def export(self, directory: Optional[str] = None) -> Path:
         """Write the student with its consistency settings in ``extra["consistency"]``."""
         extra = dict(self.teacher_extra)
         extra.update(self.export_extra())
         extra["consistency"] = {"sigma_data": self.hparams.sigma_data, "num_intervals": len(self.grid) - 1,
-                                "noise_level": self.hparams.noise_level, "sampler_stop": self.hparams.sampler_stop}
+                                "noise_level": self.hparams.noise_level, "sampler_stop": self.export_stop}
         return save_denoiser(self.student, directory or self.hparams.export_dir, extra=extra)
 
     def configure_optimizers(self):
