@@ -98,15 +98,20 @@ def test_corpus_splits_are_disjoint_by_voice_and_text():
     assert Voice("flite", "slt").split == "validation"
 
 
-def test_training_pairs(speech_clip):
+@pytest.fixture
+def tiny_degrader(speech_clip):
+    """Two utterances of the test clip, one noise and one room: the smallest :class:`audio.data.Degrader`."""
     from audio.corpus import SpeechCorpus
     from audio.data import Degrader
 
     audio = (np.tile(speech_clip, 2) * 32767).astype(np.int16)
     corpus = SpeechCorpus(audio, np.array([0, len(speech_clip), len(audio)]), np.array(["a", "b"]), np.array(["x", "y"]))
-    rirs = [room_impulse_response(0.4, np.random.default_rng(0))]
-    ds = SpeechPairs(Degrader(corpus, [np.random.default_rng(0).standard_normal(8000).astype(np.float32)], rirs),
-                     frames=64, length=4)
+    return Degrader(corpus, [np.random.default_rng(0).standard_normal(8000).astype(np.float32)],
+                    [room_impulse_response(0.4, np.random.default_rng(0))])
+
+
+def test_training_pairs(tiny_degrader):
+    ds = SpeechPairs(tiny_degrader, frames=64, length=4)
     item = ds[0]
     assert item["x0"].shape == item["y"].shape == (2, 256, 64)
     assert item["cond"].shape == (1, 128, 32)
@@ -114,17 +119,12 @@ def test_training_pairs(speech_clip):
     assert task_plane("dereverb", (2, 2)).unique().tolist() == [1.0]
 
 
-def test_data_module_seed_draws_fresh_training_pairs(speech_clip, monkeypatch):
+def test_data_module_seed_draws_fresh_training_pairs(tiny_degrader, monkeypatch):
     """``SpeechEnhancementData(seed=s)``: the training pairs come from ``(s, epoch, i)``, so a fine-tuning stage
     with a new seed does not replay the earlier stages' pairs; validation pairs stay fixed."""
     import audio.data as data
-    from audio.corpus import SpeechCorpus
 
-    audio = (np.tile(speech_clip, 2) * 32767).astype(np.int16)
-    corpus = SpeechCorpus(audio, np.array([0, len(speech_clip), len(audio)]), np.array(["a", "b"]), np.array(["x", "y"]))
-    degrader = data.Degrader(corpus, [np.random.default_rng(0).standard_normal(8000).astype(np.float32)],
-                             [room_impulse_response(0.4, np.random.default_rng(0))])
-    monkeypatch.setattr(data, "load_degrader", lambda *a, **k: degrader)
+    monkeypatch.setattr(data, "load_degrader", lambda *a, **k: tiny_degrader)
     modules = {}
     for seed in (0, 4):
         modules[seed] = data.SpeechEnhancementData(frames=64, epoch_length=4, val_items=2, seed=seed)
@@ -134,16 +134,11 @@ def test_data_module_seed_draws_fresh_training_pairs(speech_clip, monkeypatch):
     assert torch.equal(modules[0].val_set[0]["y"], modules[4].val_set[0]["y"])
 
 
-def test_data_module_tasks_weight_the_training_tasks(speech_clip, monkeypatch):
+def test_data_module_tasks_weight_the_training_tasks(tiny_degrader, monkeypatch):
     """``tasks`` lists the training tasks, drawn uniformly (a repeat weights one); validation keeps both."""
     import audio.data as data
-    from audio.corpus import SpeechCorpus
 
-    audio = (np.tile(speech_clip, 2) * 32767).astype(np.int16)
-    corpus = SpeechCorpus(audio, np.array([0, len(speech_clip), len(audio)]), np.array(["a", "b"]), np.array(["x", "y"]))
-    degrader = data.Degrader(corpus, [np.random.default_rng(0).standard_normal(8000).astype(np.float32)],
-                             [room_impulse_response(0.4, np.random.default_rng(0))])
-    monkeypatch.setattr(data, "load_degrader", lambda *a, **k: degrader)
+    monkeypatch.setattr(data, "load_degrader", lambda *a, **k: tiny_degrader)
     module = data.SpeechEnhancementData(frames=64, epoch_length=64, val_items=2, tasks=["dereverb"])
     module.setup("fit")
     planes = {float(module.train_set[i]["cond"].mean()) for i in range(8)}
