@@ -47,7 +47,8 @@ class ConditionalDiffusionModule(ExportingModule):
             :attr:`X0_ERROR_WINDOW` estimates into the process as ``x0_variance`` (Analytic-DPM's reverse
             variance, :class:`shared.processes.ResShiftScheduler`). 0: off.
         init_weights: folder of a trained model with this backbone to start from (fine-tuning it on new
-            data), instead of a random initialisation.
+            data), instead of a random initialisation. A diffusers UNet with fewer ``layers_per_block`` than
+            the configured one is grown into it function-preservingly (:func:`shared.grow.deepen_unet`).
     """
 
     #: how many recent x0-error estimates an export averages
@@ -81,9 +82,7 @@ class ConditionalDiffusionModule(ExportingModule):
         self.save_hyperparameters()
         self.denoiser = build_denoiser(backbone, process, unshuffle, skip, concat_y, zero_output)
         if init_weights:
-            from ..checkpoints import load_denoiser
-
-            self.denoiser.backbone.load_state_dict(load_denoiser(init_weights)[0].backbone.state_dict())
+            self._load_init_weights(init_weights)
         if x0_variance_every and not hasattr(self.denoiser.process, "x0_error"):
             raise ValueError(f"x0_variance_every: {type(self.denoiser.process).__name__} has no x0_error")
         self.x0_errors: deque[torch.Tensor] = deque(maxlen=self.X0_ERROR_WINDOW)
@@ -96,6 +95,20 @@ class ConditionalDiffusionModule(ExportingModule):
         self.ema.requires_grad_(False)  # updated by averaging, never by gradients (DDP needs this)
 
     # ----------------------------------------------------------------- helpers
+    def _load_init_weights(self, folder: str) -> None:
+        """Start from the backbone in ``folder``: the same architecture, or a shallower UNet to grow."""
+        from ..checkpoints import load_denoiser
+
+        source = load_denoiser(folder)[0].backbone
+        target = self.denoiser.backbone
+        depth = (getattr(getattr(m, "config", None), "layers_per_block", None) for m in (source, target))
+        if len(set(depth)) > 1:
+            from ..grow import deepen_unet
+
+            deepen_unet(source, target)
+        else:
+            target.load_state_dict(source.state_dict())
+
     def ema_denoiser(self) -> ConditionalDenoiser:
         """The denoiser with the EMA backbone (shares the process and settings)."""
         d = self.denoiser
