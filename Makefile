@@ -139,10 +139,11 @@ train-se: $(STAMP_TRAIN) data
 	$(PY) -m experiments fit --config experiments/audio/se_predictive_magnitude.yaml
 	$(PY) -m experiments fit --config experiments/audio/se_predictive_anneal.yaml
 	$(PY) -m experiments fit --config experiments/audio/se_predictive_realnoise.yaml
+	$(PY) -m experiments fit --config experiments/audio/se_predictive_deep.yaml
 	$(PY) -m experiments fit --config experiments/audio/se_consistency_natural.yaml
 	$(PY) -m experiments fit --config experiments/audio/se_consistency_multistep.yaml
 	$(PY) -m experiments fit --config experiments/audio/se_consistency_anneal.yaml
-	$(call ship_weights,runs/se_predictive_realnoise/pretrained,audio/weights/predictive)
+	$(call ship_weights,runs/se_predictive_deep/pretrained,audio/weights/predictive)
 	$(call ship_weights,runs/se_score/pretrained,audio/weights/score)
 	$(call ship_weights,runs/se_storm/pretrained,audio/weights/storm)
 	$(call ship_weights,runs/se_consistency_anneal/pretrained,audio/weights/consistency)
