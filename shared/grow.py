@@ -47,22 +47,29 @@ def _grown(key: str) -> bool:
 
 def _identity(block: nn.Module) -> None:
     """Make a ``ResnetBlock2D`` return ``x`` (or the first ``out_channels`` of ``x`` through its 1x1 shortcut)."""
-    nn.init.zeros_(block.conv2.weight)
-    nn.init.zeros_(block.conv2.bias)
+    block.conv2.weight.zero_()
+    block.conv2.bias.zero_()
     if block.conv_shortcut is not None:
         weight = block.conv_shortcut.weight            # (out, in, 1, 1)
         out = weight.shape[0]
-        with torch.no_grad():
-            weight.zero_()
-            weight[:, :out, 0, 0] = torch.eye(out)
-            block.conv_shortcut.bias.zero_()
+        weight.zero_()
+        weight[:, :out, 0, 0] = torch.eye(out)
+        block.conv_shortcut.bias.zero_()
+
+
+def _copy_or_identity(block: nn.Module, source: nn.Module | None) -> None:
+    if source is None:
+        _identity(block)
+    else:
+        block.load_state_dict(source.state_dict())
 
 
 @torch.no_grad()
 def deepen_unet(source: nn.Module, target: nn.Module) -> nn.Module:
     """Load ``source`` (``layers_per_block = L``) into ``target`` (``L' >= L``, otherwise the same config) so that
     ``target`` computes exactly ``source``'s function; returns ``target``."""
-    _growable(source), _growable(target)
+    for unet in (source, target):
+        _growable(unet)
     _same_but_depth(source, target)
     grow = target.config.layers_per_block - source.config.layers_per_block
     if grow < 0:
@@ -73,10 +80,11 @@ def deepen_unet(source: nn.Module, target: nn.Module) -> nn.Module:
     if missing or result.unexpected_keys:
         raise ValueError(f"the UNets do not match outside their resnets: {missing + result.unexpected_keys}")
     for s, t in zip(source.down_blocks, target.down_blocks):
-        for i, block in enumerate(t.resnets):
-            block.load_state_dict(s.resnets[i].state_dict()) if i < len(s.resnets) else _identity(block)
+        sources = list(s.resnets) + [None] * grow
+        for block, src in zip(t.resnets, sources):
+            _copy_or_identity(block, src)
     for s, t in zip(source.up_blocks, target.up_blocks):
-        order = [0] + [None] * grow + list(range(1, len(s.resnets)))
-        for block, i in zip(t.resnets, order):
-            block.load_state_dict(s.resnets[i].state_dict()) if i is not None else _identity(block)
+        sources = [s.resnets[0]] + [None] * grow + list(s.resnets[1:])
+        for block, src in zip(t.resnets, sources):
+            _copy_or_identity(block, src)
     return target
