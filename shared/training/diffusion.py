@@ -101,8 +101,7 @@ class ConditionalDiffusionModule(ExportingModule):
 
         source = load_denoiser(folder)[0].backbone
         target = self.denoiser.backbone
-        depth = (getattr(getattr(m, "config", None), "layers_per_block", None) for m in (source, target))
-        if len(set(depth)) > 1:
+        if _layers_per_block(source) != _layers_per_block(target):
             from ..grow import deepen_unet
 
             deepen_unet(source, target)
@@ -162,3 +161,8 @@ class ConditionalDiffusionModule(ExportingModule):
 
     def configure_optimizers(self):
         return self.warmup_adamw(self.denoiser.parameters(), self.hparams.weight_decay)
+
+
+def _layers_per_block(backbone) -> Optional[int]:
+    """A diffusers UNet's ``layers_per_block`` (``None`` for backbones without one)."""
+    return getattr(getattr(backbone, "config", None), "layers_per_block", None)
